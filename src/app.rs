@@ -1,0 +1,86 @@
+//! Start-up in one place: database (embedded or external), migrations, the admin
+//! token, the listener and the router. `serve` and the tests both use it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::auth;
+use crate::config::Config;
+use crate::db::{self, Database};
+use crate::http::{self, AppState};
+
+pub struct Application {
+    listener: TcpListener,
+    db: Database,
+    config: Arc<Config>,
+}
+
+impl Application {
+    /// Opens and migrates the database, makes sure an admin token exists (printing
+    /// it when it was just created) and binds the listen address (port 0: any).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = Database::open(&config).await?;
+        db::migrate(&db.pool).await?;
+        if let Some(token) =
+            auth::ensure_admin(&db.pool, &config.data_dir, config.auth.fixed_admin_token()).await?
+        {
+            let file = config.data_dir.join(auth::ADMIN_TOKEN_FILE);
+            println!(
+                "Admin token (shown once; also saved in {}):\n{token}",
+                file.display()
+            );
+        }
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        Ok(Application {
+            listener,
+            db,
+            config: Arc::new(config),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.db.pool
+    }
+
+    /// Serves until `shutdown` completes, lets in-flight requests finish, then
+    /// closes the pool and stops the embedded cluster.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = AppState {
+            db: self.db.pool.clone(),
+            config: self.config.clone(),
+        };
+        tracing::info!(addr = %self.local_addr(), "ltv-pipes listening");
+        let served = axum::serve(self.listener, http::router(state))
+            .with_graceful_shutdown(shutdown)
+            .await;
+        self.db.close().await;
+        served.context("HTTP server failed")
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler cannot fail");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,274 @@
+//! Typed settings: the checked-in `config.yml` holds every default (it is compiled
+//! in), an optional user file overrides it, and environment variables override both.
+//!
+//! Environment mapping: `LTV_LISTEN` → `listen`, `LTV_DATA_DIR` → `data_dir`,
+//! `DATABASE_URL` → `database.url`, and `LTV_<SECTION>__<KEY>` → `section.key`
+//! (lower-cased, `__` separates levels). An override that names no setting is an
+//! error, so a typo never passes silently.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+/// The defaults: exactly the file users read.
+const DEFAULTS: &str = include_str!("../config.yml");
+const ENV_PREFIX: &str = "LTV_";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub pipes_dir: PathBuf,
+    pub log: LogConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub http: HttpConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// May carry a password, hence secret.
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+    pub statement_timeout_ms: u64,
+    pub embedded: EmbeddedConfig,
+}
+
+impl DatabaseConfig {
+    /// The external server's URL, or `None` for the embedded cluster.
+    pub fn external_url(&self) -> Option<&str> {
+        let url = self.url.expose_secret().trim();
+        (!url.is_empty()).then_some(url)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedConfig {
+    pub bin_dir: String,
+    pub os_user: String,
+    pub shared_buffers: String,
+    pub settings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub admin_token: SecretString,
+}
+
+impl AuthConfig {
+    pub fn fixed_admin_token(&self) -> Option<&str> {
+        let token = self.admin_token.expose_secret().trim();
+        (!token.is_empty()).then_some(token)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub cors_origins: Vec<String>,
+    pub compression: bool,
+}
+
+impl Config {
+    /// Defaults, then `file` (when given, it must exist), then the process environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// Same as [`Config::load`] with an explicit environment (tests use this).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let mut tree: Value = serde_yaml_ng::from_str(DEFAULTS).context("built-in config.yml")?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            let user: Value = serde_yaml_ng::from_str(&text)
+                .with_context(|| format!("config file {} is not valid YAML", path.display()))?;
+            merge(&mut tree, user);
+        }
+        for (name, value) in env {
+            if let Some(path) = env_path(&name) {
+                set_path(&mut tree, &path, &value)
+                    .with_context(|| format!("environment variable {name}"))?;
+            }
+        }
+        serde_yaml_ng::from_value(tree).context("invalid configuration")
+    }
+
+    /// The pipes folder, as configured.
+    pub fn pipes_dir(&self) -> &Path {
+        &self.pipes_dir
+    }
+}
+
+/// Which setting an environment variable names, if it names one.
+fn env_path(name: &str) -> Option<Vec<String>> {
+    if name == "DATABASE_URL" {
+        return Some(vec!["database".into(), "url".into()]);
+    }
+    let rest = name.strip_prefix(ENV_PREFIX)?;
+    if rest.is_empty() {
+        return None;
+    }
+    Some(rest.split("__").map(|s| s.to_ascii_lowercase()).collect())
+}
+
+/// Sets `path` to `raw`. A string setting takes the text as is; any other setting
+/// parses it as YAML (`20`, `true`, `["a","b"]`).
+fn set_path(tree: &mut Value, path: &[String], raw: &str) -> anyhow::Result<()> {
+    let mut node = tree;
+    for (i, key) in path.iter().enumerate() {
+        let Value::Mapping(map) = node else {
+            bail!("'{}' is not a section", path[..i].join("."));
+        };
+        let Some(child) = map.get_mut(key.as_str()) else {
+            bail!("there is no setting '{}'", path[..=i].join("."));
+        };
+        node = child;
+    }
+    *node = match node {
+        Value::String(_) => Value::String(raw.to_string()),
+        Value::Mapping(_) => bail!("'{}' is a section, not a setting", path.join(".")),
+        _ => serde_yaml_ng::from_str(raw).context("value is not valid YAML")?,
+    };
+    Ok(())
+}
+
+/// Deep merge: mappings merge key by key, anything else is replaced.
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Mapping(base), Value::Mapping(over)) => {
+            for (k, v) in over {
+                match base.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        base.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_come_from_the_checked_in_file() {
+        let c = Config::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:7181");
+        assert_eq!(c.data_dir, PathBuf::from("./.ltv-data"));
+        assert_eq!(c.http.body_limit_bytes, 10 * 1024 * 1024);
+        assert!(c.database.external_url().is_none());
+        assert!(c.auth.fixed_admin_token().is_none());
+    }
+
+    #[test]
+    fn environment_overrides_named_and_nested_settings() {
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("LTV_LISTEN", "0.0.0.0:9000"),
+                ("LTV_DATA_DIR", "/var/lib/ltv"),
+                ("DATABASE_URL", "postgres://u:p@h/db"),
+                ("LTV_DATABASE__MAX_CONNECTIONS", "20"),
+                ("LTV_DATABASE__EMBEDDED__BIN_DIR", "/opt/pg/bin"),
+                ("LTV_HTTP__CORS_ORIGINS", "[\"https://a.example\"]"),
+                ("LTV_AUTH__ADMIN_TOKEN", "12345"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/ltv"));
+        assert_eq!(c.database.external_url(), Some("postgres://u:p@h/db"));
+        assert_eq!(c.database.max_connections, 20);
+        assert_eq!(c.database.embedded.bin_dir, "/opt/pg/bin");
+        assert_eq!(c.http.cors_origins, vec!["https://a.example"]);
+        // A numeric-looking secret stays text.
+        assert_eq!(c.auth.fixed_admin_token(), Some("12345"));
+    }
+
+    #[test]
+    fn an_override_that_names_no_setting_is_an_error() {
+        let err =
+            Config::load_with_env(None, env(&[("LTV_DATABASE__MAX_CONECTIONS", "3")])).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("database.max_conections"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn a_bad_value_is_an_error_naming_the_variable() {
+        let err =
+            Config::load_with_env(None, env(&[("LTV_LISTEN", "not an address")])).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("invalid configuration"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn secrets_are_not_printed_by_debug() {
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("DATABASE_URL", "postgres://u:hunter2@h/db"),
+                ("LTV_AUTH__ADMIN_TOKEN", "s3cret"),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_user_file_overrides_only_what_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yml");
+        std::fs::write(&path, "database:\n  max_connections: 3\n").unwrap();
+        let c = Config::load_with_env(Some(&path), env(&[])).unwrap();
+        assert_eq!(c.database.max_connections, 3);
+        assert_eq!(c.database.statement_timeout_ms, 10000);
+    }
+}

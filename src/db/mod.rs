@@ -1,0 +1,144 @@
+//! The database: a pool to PostgreSQL (an external server from `database.url`, or
+//! the embedded cluster), migrations, and readiness.
+
+pub mod binaries;
+pub mod embedded;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+
+use crate::config::Config;
+use embedded::EmbeddedCluster;
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// How long start-up waits for PostgreSQL to accept connections.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
+
+/// The pool, plus the embedded cluster when we run one (stopped by [`Database::close`]).
+#[derive(Clone)]
+pub struct Database {
+    pub pool: PgPool,
+    cluster: Option<Arc<EmbeddedCluster>>,
+}
+
+impl Database {
+    /// Connects to the configured server, or starts the embedded cluster and
+    /// connects to it. Does not migrate.
+    pub async fn open(config: &Config) -> anyhow::Result<Self> {
+        let (options, cluster) = match config.database.external_url() {
+            Some(url) => (
+                PgConnectOptions::from_str(url)
+                    .context("database.url is not a valid PostgreSQL URL")?,
+                None,
+            ),
+            None => {
+                let data_dir = config.data_dir.clone();
+                let embedded = config.database.embedded.clone();
+                let cluster = tokio::task::spawn_blocking(move || {
+                    EmbeddedCluster::start(&data_dir, &embedded)
+                })
+                .await??;
+                create_database_if_missing(&cluster, embedded::ROLE).await?;
+                (
+                    cluster.connect_options(embedded::ROLE),
+                    Some(Arc::new(cluster)),
+                )
+            }
+        };
+        let pool = pool(config, options).await?;
+        Ok(Database { pool, cluster })
+    }
+
+    /// For one-off commands: stops the embedded cluster only if this process
+    /// started it (a running server's cluster is left alone).
+    pub async fn close_if_started_here(mut self) {
+        if self.cluster.as_ref().is_some_and(|c| !c.started_here) {
+            self.cluster = None;
+        }
+        self.close().await;
+    }
+
+    /// Closes the pool, then stops the embedded cluster if there is one.
+    pub async fn close(self) {
+        self.pool.close().await;
+        if let Some(cluster) = self.cluster {
+            let stopped = tokio::task::spawn_blocking(move || cluster.stop()).await;
+            match stopped {
+                Ok(Ok(())) => tracing::info!("embedded PostgreSQL stopped"),
+                Ok(Err(e)) => tracing::error!(error = %e, "could not stop the embedded PostgreSQL"),
+                Err(e) => tracing::error!(error = %e, "could not stop the embedded PostgreSQL"),
+            }
+        }
+    }
+}
+
+/// Builds the pool and waits (bounded) until PostgreSQL answers.
+pub async fn pool(config: &Config, options: PgConnectOptions) -> anyhow::Result<PgPool> {
+    let db = &config.database;
+    let options = options
+        .application_name("ltv-pipes")
+        .options([("statement_timeout", db.statement_timeout_ms.to_string())])
+        .log_statements(tracing::log::LevelFilter::Trace);
+    let pool = PgPoolOptions::new()
+        .max_connections(db.max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(db.acquire_timeout_secs.max(1)))
+        // A connection killed by a PostgreSQL restart is noticed here and replaced,
+        // so the server recovers without a restart of its own.
+        .test_before_acquire(true)
+        .connect_lazy_with(options);
+    let started = Instant::now();
+    loop {
+        match sqlx::query("SELECT 1").execute(&pool).await {
+            Ok(_) => return Ok(pool),
+            Err(e) if started.elapsed() < CONNECT_PATIENCE => {
+                tracing::warn!(error = %e, "PostgreSQL is not answering yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e).context("cannot connect to PostgreSQL"),
+        }
+    }
+}
+
+async fn create_database_if_missing(cluster: &EmbeddedCluster, name: &str) -> anyhow::Result<()> {
+    let mut conn = cluster
+        .connect_options("postgres")
+        .connect()
+        .await
+        .context("cannot connect to the embedded PostgreSQL")?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        // An identifier cannot be a bind parameter; `name` is our own constant.
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Applies every pending migration.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR.run(pool).await.context("migrations failed")
+}
+
+/// True when PostgreSQL answers and every migration this build knows is applied.
+pub async fn is_ready(pool: &PgPool) -> bool {
+    let Some(latest) = MIGRATOR.iter().map(|m| m.version).max() else {
+        return true;
+    };
+    let applied: Result<Option<i64>, _> =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await;
+    matches!(applied, Ok(Some(v)) if v >= latest)
+}

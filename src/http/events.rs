@@ -1,0 +1,83 @@
+//! `POST /v0/events?name=<datasource>`: Tinybird's Events API.
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::Json;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use super::error::ApiError;
+use super::query::Query;
+use super::{auth::Caller, AppState};
+use crate::auth::Need;
+use crate::ingest::{self, body, Datasource, Outcome};
+
+/// Answers 202 (or 200 with `wait=true`) only after the rows are committed.
+/// Tinybird's extra parameters (`mode`, `format`, `wait`) are accepted; others ignored.
+pub async fn post(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Outcome>), ApiError> {
+    let query = Query::from_uri(&uri);
+    let ds = datasource(&query)?;
+    caller.require(Need::AppendTo(ds.name()))?;
+    let limit = state.config.http.body_limit_bytes;
+    let raw = read_limited(body, limit).await?;
+    let decoded = body::decode(&raw, is_gzip(&headers)?, limit)?;
+    let outcome = ingest::ingest(&state.db, ds, &decoded).await?;
+    let status = if query.flag("wait") {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(outcome)))
+}
+
+/// The `name` parameter as a known datasource: 400 when missing, 404 when unknown.
+pub fn datasource(query: &Query) -> Result<Datasource, ApiError> {
+    let name = query.get("name").filter(|n| !n.is_empty()).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "parameter 'name' is required: the datasource to append to ({})",
+            Datasource::names()
+        ))
+    })?;
+    Datasource::from_name(name).ok_or_else(|| unknown_datasource(name))
+}
+
+pub fn unknown_datasource(name: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "datasource '{}' not found; the datasources are: {}",
+        name.chars().take(100).collect::<String>(),
+        Datasource::names()
+    ))
+}
+
+/// Reads at most `limit` bytes of body; more is 413.
+pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::PayloadTooLarge(
+            format!("the request body is larger than {limit} bytes: split it into smaller batches"),
+        )),
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "could not read the request body: {e}"
+        ))),
+    }
+}
+
+fn is_gzip(headers: &HeaderMap) -> Result<bool, ApiError> {
+    match headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or(""))
+    {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("gzip") || v.eq_ignore_ascii_case("x-gzip") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("identity") || v.is_empty() => Ok(false),
+        Some(v) => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Encoding '{v}' is not supported: send the body plain or gzip-compressed"
+        ))),
+    }
+}

@@ -1,0 +1,49 @@
+//! Ingestion: a decoded body becomes validated rows of one datasource, stored
+//! with its rejections in one transaction. HTTP-free.
+
+pub mod body;
+pub mod fields;
+pub mod rows;
+mod store;
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+pub use body::BodyError;
+pub use rows::{Datasource, Rejected, Rows};
+
+/// What the Events API answers.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Outcome {
+    pub successful_rows: usize,
+    pub quarantined_rows: usize,
+}
+
+/// Validates every row of `body` (already decoded) and stores valid rows and
+/// rejections together. On error nothing is written.
+pub async fn ingest(pool: &PgPool, ds: Datasource, body: &[u8]) -> Result<Outcome, sqlx::Error> {
+    let (rows, rejected) = validate(ds, body);
+    store::write(pool, ds, &rows, &rejected).await?;
+    Ok(Outcome {
+        successful_rows: rows.len(),
+        quarantined_rows: rejected.len(),
+    })
+}
+
+/// Splits the rows of `body` into valid rows and rejections with reasons.
+pub fn validate(ds: Datasource, body: &[u8]) -> (Rows, Vec<Rejected>) {
+    let mut rows = Rows::new(ds);
+    let mut rejected = Vec::new();
+    for (raw, parsed) in body::split(body) {
+        let outcome = parsed.and_then(|obj| {
+            rows.push(&obj).map_err(|error| Rejected {
+                raw: body::sanitize(&raw),
+                error,
+            })
+        });
+        if let Err(r) = outcome {
+            rejected.push(r);
+        }
+    }
+    (rows, rejected)
+}

@@ -1,0 +1,20 @@
+//! ltv-pipes: a customer-lifetime-value analytics API that speaks Tinybird's Events
+//! and Pipes APIs, stored in PostgreSQL.
+//!
+//! Codemap (see ARCHITECTURE.md):
+//! - [`config`]: typed settings from `config.yml` + environment.
+//! - [`db`]: the pool, the embedded PostgreSQL cluster, migrations, readiness.
+//! - [`auth`]: tokens and scopes (no HTTP).
+//! - [`ingest`]: bodies → validated rows + quarantine, one transaction (no HTTP).
+//! - [`http`]: the router, handlers, middleware and the one error type that maps to status codes.
+//! - [`app`]: start-up and shutdown, shared by `serve` and the tests.
+//! - [`cli`]: the command line.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod ingest;
+pub mod telemetry;
