@@ -61,7 +61,7 @@ fn debian_bin_dirs(root: &Path) -> Vec<PathBuf> {
             Some((major, e.path().join("bin")))
         })
         .collect();
-    majors.sort_by(|a, b| b.0.cmp(&a.0));
+    majors.sort_by_key(|m| std::cmp::Reverse(m.0));
     majors.into_iter().map(|(_, dir)| dir).collect()
 }
 

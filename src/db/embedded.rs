@@ -90,6 +90,14 @@ impl EmbeddedCluster {
             .database(database)
     }
 
+    /// A `postgres://` URL for `database` over the socket (for tools and tests).
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgres://{ROLE}@localhost:{PORT}/{database}?host={}",
+            self.socket_dir.display()
+        )
+    }
+
     pub fn pgdata(&self) -> &Path {
         &self.pgdata
     }

@@ -178,7 +178,7 @@ async fn quarantine(
 
 /// The last row for each key, in order of first appearance of the key (one
 /// INSERT … ON CONFLICT DO UPDATE may not touch the same key twice).
-fn last_per_key<'a, T>(rows: &'a [T], key: impl Fn(&T) -> &str) -> Vec<&'a T> {
+fn last_per_key<T>(rows: &[T], key: impl Fn(&T) -> &str) -> Vec<&T> {
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
     let mut out: Vec<&T> = Vec::with_capacity(rows.len());
     for row in rows {

@@ -1,0 +1,209 @@
+//! Nothing acknowledged is lost: a killed server, a restarted PostgreSQL, and the
+//! embedded cluster's life cycle through the real binary.
+
+use std::collections::HashSet;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use reqwest::StatusCode;
+
+use crate::helpers::{
+    fresh_database, scratch_dir, split, start_cluster, ServerProcess, TestApp, ADMIN_TOKEN,
+};
+
+fn row(id: &str) -> String {
+    format!(
+        r#"{{"transaction_id":"{id}","customer_id":"c","transaction_date":"2024-01-01","amount":1}}"#
+    )
+}
+
+#[tokio::test]
+async fn kill_9_during_a_stream_of_posts_loses_no_acknowledged_row() {
+    let url = fresh_database().await;
+    let env = [
+        ("DATABASE_URL", url.clone()),
+        ("LTV_AUTH__ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
+        ("LTV_DATA_DIR", scratch_dir("kill9").display().to_string()),
+    ];
+    let mut server = ServerProcess::start(&env);
+    server.wait_ready(Duration::from_secs(30)).await;
+
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let client = reqwest::Client::new();
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let (acked, client, base) = (acked.clone(), client.clone(), server.base.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0..100_000 {
+                let id = format!("w{w}-{i}");
+                let sent = client
+                    .post(format!("{base}/v0/events?name=transactions"))
+                    .bearer_auth(ADMIN_TOKEN)
+                    .body(row(&id))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => {
+                        acked.lock().unwrap().insert(id);
+                    }
+                    _ => return, // the server is gone
+                }
+            }
+        }));
+    }
+    // Kill mid-stream, with requests in flight.
+    let started = Instant::now();
+    while acked.lock().unwrap().len() < 300 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "writes too slow"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.signal(Signal::SIGKILL);
+    for w in writers {
+        w.await.unwrap();
+    }
+    server.wait(Duration::from_secs(10));
+
+    let mut again = ServerProcess::start(&env);
+    again.wait_ready(Duration::from_secs(30)).await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let stored: HashSet<String> = sqlx::query_scalar("SELECT transaction_id FROM transactions")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let acked = acked.lock().unwrap();
+    let lost: Vec<_> = acked.difference(&stored).collect();
+    assert!(acked.len() >= 300);
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged rows lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+}
+
+#[tokio::test]
+async fn a_postgres_restart_under_a_running_server_is_recovered_from() {
+    let dir = scratch_dir("restart");
+    let cluster = tokio::task::spawn_blocking(move || start_cluster(&dir))
+        .await
+        .unwrap();
+    let app = TestApp::spawn_on(&cluster.url("postgres"), &[]).await;
+    assert_eq!(
+        app.post_events("transactions", row("before")).await.0,
+        StatusCode::ACCEPTED
+    );
+
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.stop().unwrap();
+        cluster
+    })
+    .await
+    .unwrap();
+    // While PostgreSQL is down: a clear 503, never a 500.
+    let (status, body) = app.post_events("transactions", row("during")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("database is unavailable"));
+    let (status, _) = split(app.client.get(app.url("/ready")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.start_again().unwrap();
+        cluster
+    })
+    .await
+    .unwrap();
+    // The first request after the restart succeeds: dead connections are replaced.
+    let (status, body) = app.post_events("transactions", row("after")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(app.count("SELECT count(*) FROM transactions").await, 2);
+    drop(app);
+    tokio::task::spawn_blocking(move || cluster.stop().unwrap())
+        .await
+        .unwrap();
+}
+
+/// The README's promise, through the binary: the embedded cluster is created on
+/// first start, the admin token is written once (0600) and reused, data survives
+/// restarts, SIGTERM stops the cluster, and a cluster orphaned by kill -9 is adopted.
+#[tokio::test]
+async fn the_embedded_cluster_lives_and_dies_with_the_server() {
+    let data = scratch_dir("embedded");
+    let env = [("LTV_DATA_DIR", data.display().to_string())];
+    let pid_file = || data.join("postgres/data/postmaster.pid").exists();
+
+    let mut first = ServerProcess::start(&env);
+    first.wait_ready(Duration::from_secs(60)).await;
+    let token_file = data.join("admin_token");
+    let token = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(
+        std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let client = reqwest::Client::new();
+    let post = |base: String, token: String, id: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .post(format!("{base}/v0/events?name=transactions"))
+                .bearer_auth(token)
+                .body(row(id))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        post(first.base.clone(), token.clone(), "one").await,
+        StatusCode::ACCEPTED
+    );
+    first.signal(Signal::SIGTERM);
+    assert!(first.wait(Duration::from_secs(30)).success());
+    assert!(!pid_file(), "SIGTERM must stop the embedded PostgreSQL");
+
+    // Second start: same data, same token.
+    let mut second = ServerProcess::start(&env);
+    second.wait_ready(Duration::from_secs(60)).await;
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap().trim(), token);
+    assert_eq!(
+        post(second.base.clone(), token.clone(), "two").await,
+        StatusCode::ACCEPTED
+    );
+    // kill -9 leaves PostgreSQL running; the next start adopts it.
+    second.signal(Signal::SIGKILL);
+    second.wait(Duration::from_secs(10));
+    assert!(pid_file());
+
+    let mut third = ServerProcess::start(&env);
+    third.wait_ready(Duration::from_secs(60)).await;
+    let resp = client
+        .get(format!("{}/v0/datasources", third.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let (_, list) = split(resp).await;
+    let tx = list["datasources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "transactions")
+        .unwrap();
+    assert_eq!(tx["rows"], 2);
+    third.signal(Signal::SIGINT);
+    assert!(third.wait(Duration::from_secs(30)).success());
+    assert!(!pid_file());
+}

@@ -1,0 +1,282 @@
+use std::io::Write;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{TestApp, ADMIN_TOKEN};
+
+const CUSTOMER: &str = r#"{"customer_id":"cust_123456","registration_date":"2023-01-15 10:30:00","country":"US","city":"New York","age":35,"gender":"F","acquisition_source":"organic_search","segment":"premium","is_active":1}"#;
+const TRANSACTION: &str = r#"{"transaction_id":"tx_789012","customer_id":"cust_123456","transaction_date":"2023-02-20 14:25:00","amount":89.99,"product_category":"electronics","transaction_type":"purchase","payment_method":"credit_card","is_refund":0}"#;
+const INTERACTION: &str = r#"{"interaction_id":"int_456789","customer_id":"cust_123456","interaction_date":"2023-03-05 09:15:00","interaction_type":"login","channel":"mobile_app","duration_seconds":240,"satisfaction_score":5}"#;
+
+#[tokio::test]
+async fn the_readme_customer_event_is_stored_with_every_field() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app.post_events("customers", CUSTOMER).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(body, json!({"successful_rows": 1, "quarantined_rows": 0}));
+    let row: (String, String, String, String, i32, String, String, String, i16) = sqlx::query_as(
+        "SELECT customer_id, to_char(registration_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                country, city, age, gender, acquisition_source, segment, is_active FROM customers",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        row,
+        (
+            "cust_123456".into(),
+            "2023-01-15 10:30:00".into(),
+            "US".into(),
+            "New York".into(),
+            35,
+            "F".into(),
+            "organic_search".into(),
+            "premium".into(),
+            1
+        )
+    );
+}
+
+#[tokio::test]
+async fn the_readme_transaction_event_is_stored_with_an_exact_amount() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app.post_events("transactions", TRANSACTION).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(body["successful_rows"], 1);
+    let row: (String, String, String, String, String, String, String, i16) = sqlx::query_as(
+        "SELECT transaction_id, customer_id, to_char(transaction_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                amount::text, product_category, transaction_type, payment_method, is_refund FROM transactions",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(row.0, "tx_789012");
+    assert_eq!(row.1, "cust_123456");
+    assert_eq!(row.2, "2023-02-20 14:25:00");
+    assert_eq!(row.3, "89.99");
+    assert_eq!(
+        (row.4.as_str(), row.5.as_str(), row.6.as_str(), row.7),
+        ("electronics", "purchase", "credit_card", 0)
+    );
+}
+
+#[tokio::test]
+async fn the_readme_interaction_event_is_stored() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app.post_events("customer_interactions", INTERACTION).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(body["successful_rows"], 1);
+    let row: (String, String, String, String, i32, i16) = sqlx::query_as(
+        "SELECT interaction_id, to_char(interaction_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                interaction_type, channel, duration_seconds, satisfaction_score FROM customer_interactions",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        row,
+        (
+            "int_456789".into(),
+            "2023-03-05 09:15:00".into(),
+            "login".into(),
+            "mobile_app".into(),
+            240,
+            5
+        )
+    );
+}
+
+#[tokio::test]
+async fn wait_true_answers_200_and_tinybird_extra_parameters_are_accepted() {
+    let app = TestApp::spawn().await;
+    let resp = app
+        .client
+        .post(app.url("/v0/events?name=transactions&wait=true&mode=append&format=ndjson&unknown=1"))
+        .bearer_auth(ADMIN_TOKEN)
+        .body(TRANSACTION)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(app.count("SELECT count(*) FROM transactions").await, 1);
+}
+
+#[tokio::test]
+async fn ndjson_with_good_and_bad_lines_stores_the_good_and_quarantines_the_bad_with_reasons() {
+    let app = TestApp::spawn().await;
+    let body = [
+        r#"{"transaction_id":"t1","customer_id":"c1","transaction_date":"2024-01-01 10:00:00","amount":10}"#,
+        r#"this is not json"#,
+        r#"{"transaction_id":"t2","customer_id":"c1","transaction_date":"2024-01-02","amount":-5}"#,
+        "",
+        r#"{"transaction_id":"t3","customer_id":"c2","transaction_date":"2024-01-03T00:00:00Z","amount":"12.50","is_refund":true}"#,
+        r#"[1,2]"#,
+    ]
+    .join("\n");
+    let (status, resp) = app.post_events("transactions", body).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(resp, json!({"successful_rows": 2, "quarantined_rows": 3}));
+    assert_eq!(app.count("SELECT count(*) FROM transactions").await, 2);
+    let (_, q) = app.get("/v0/datasources/transactions/quarantine").await;
+    assert_eq!(q["total"], 3);
+    let errors: Vec<&str> = q["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["error"].as_str().unwrap())
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("line 2 is not valid JSON")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("'amount' must be >= 0") && e.contains("is_refund")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("line 6: expected a JSON object")),
+        "{errors:?}"
+    );
+    let raws: Vec<&str> = q["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["raw"].as_str().unwrap())
+        .collect();
+    assert!(raws.contains(&"this is not json"));
+}
+
+#[tokio::test]
+async fn a_gzip_body_is_decoded() {
+    let app = TestApp::spawn().await;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for i in 0..100 {
+        writeln!(enc, r#"{{"interaction_id":"i{i}","customer_id":"c","interaction_date":"2024-05-01","channel":"email"}}"#).unwrap();
+    }
+    let gz = enc.finish().unwrap();
+    let resp = app
+        .client
+        .post(app.url("/v0/events?name=customer_interactions"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("Content-Encoding", "gzip")
+        .body(gz)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["successful_rows"],
+        100
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM customer_interactions")
+            .await,
+        100
+    );
+}
+
+#[tokio::test]
+async fn a_retried_transaction_or_interaction_is_stored_once() {
+    let app = TestApp::spawn().await;
+    for _ in 0..3 {
+        let (status, body) = app.post_events("transactions", TRANSACTION).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(body["successful_rows"], 1);
+        app.post_events("customer_interactions", INTERACTION).await;
+    }
+    // The same id twice inside one batch is stored once as well.
+    let twice = format!("{TRANSACTION}\n{TRANSACTION}");
+    app.post_events("transactions", twice).await;
+    assert_eq!(app.count("SELECT count(*) FROM transactions").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM customer_interactions")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_later_customer_row_replaces_the_earlier_one() {
+    let app = TestApp::spawn().await;
+    app.post_events(
+        "customers",
+        r#"{"customer_id":"c1","registration_date":"2023-01-01","country":"US","segment":"basic"}"#,
+    )
+    .await;
+    app.post_events("customers", r#"{"customer_id":"c1","registration_date":"2023-01-01","country":"DE","segment":"premium","is_active":0}"#)
+        .await;
+    // Within one batch the last line wins too.
+    let batch = [
+        r#"{"customer_id":"c2","registration_date":"2023-02-01","country":"FR"}"#,
+        r#"{"customer_id":"c2","registration_date":"2023-02-01","country":"ES"}"#,
+    ]
+    .join("\n");
+    let (_, body) = app.post_events("customers", batch).await;
+    assert_eq!(body["successful_rows"], 2);
+    let rows: Vec<(String, String, Option<String>, i16)> = sqlx::query_as(
+        "SELECT customer_id, country, segment, is_active FROM customers ORDER BY customer_id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("c1".into(), "DE".into(), Some("premium".into()), 0),
+            ("c2".into(), "ES".into(), None, 1)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_datasource_list_counts_rows_and_quarantine() {
+    let app = TestApp::spawn().await;
+    app.post_events("transactions", format!("{TRANSACTION}\nnot json"))
+        .await;
+    let (status, body) = app.get("/v0/datasources").await;
+    assert_eq!(status, StatusCode::OK);
+    let tx = body["datasources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "transactions")
+        .unwrap();
+    assert_eq!(tx["rows"], 1);
+    assert_eq!(tx["quarantined_rows"], 1);
+}
+
+#[tokio::test]
+async fn the_quarantine_can_be_limited_and_cleared() {
+    let app = TestApp::spawn().await;
+    app.post_events("customers", "a\nb\nc").await;
+    let (_, q) = app
+        .get("/v0/datasources/customers/quarantine?limit=2")
+        .await;
+    assert_eq!(q["rows"], 2);
+    assert_eq!(q["total"], 3);
+    let resp = app
+        .client
+        .delete(app.url("/v0/datasources/customers/quarantine"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["deleted_rows"],
+        3
+    );
+    assert_eq!(app.count("SELECT count(*) FROM quarantine").await, 0);
+    let (status, body) = app
+        .get("/v0/datasources/customers/quarantine?limit=0")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("'limit'"));
+}

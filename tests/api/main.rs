@@ -1,0 +1,10 @@
+//! Integration tests: the real server over HTTP against a real PostgreSQL.
+//! One binary, so one throwaway cluster serves every test (each gets its own database).
+
+mod helpers;
+
+mod auth;
+mod durability;
+mod events;
+mod operations;
+mod validation;

@@ -1,0 +1,145 @@
+use reqwest::StatusCode;
+
+use crate::helpers::{split, TestApp, ADMIN_TOKEN};
+
+#[tokio::test]
+async fn health_and_ready_answer_200_when_migrated() {
+    let app = TestApp::spawn().await;
+    let (status, body) = split(app.client.get(app.url("/health")).send().await.unwrap()).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+    let (status, body) = split(app.client.get(app.url("/ready")).send().await.unwrap()).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ready"))
+    );
+}
+
+#[tokio::test]
+async fn ready_is_503_when_migrations_are_missing() {
+    let app = TestApp::spawn().await;
+    sqlx::query("DELETE FROM _sqlx_migrations")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, body) = split(app.client.get(app.url("/ready")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body["error"].as_str().unwrap().contains("not ready"));
+}
+
+#[tokio::test]
+async fn an_unknown_datasource_is_404_listing_the_datasources() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app.post_events("orders", "{}").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("'orders'")
+            && error.contains("customers, transactions, customer_interactions"),
+        "{error}"
+    );
+    let (status, _) = app.get("/v0/datasources/orders/quarantine").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_missing_name_or_an_empty_body_is_400() {
+    let app = TestApp::spawn().await;
+    let resp = app
+        .client
+        .post(app.url("/v0/events"))
+        .bearer_auth(ADMIN_TOKEN)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = split(resp).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("'name' is required"));
+    for empty in ["", "\n \n"] {
+        let (status, body) = app.post_events("customers", empty).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{empty:?}");
+        assert!(body["error"].as_str().unwrap().contains("empty"));
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413_and_nothing_is_stored() {
+    let app = TestApp::spawn_with(&[("LTV_HTTP__BODY_LIMIT_BYTES", "2000")]).await;
+    let line = r#"{"customer_id":"c","registration_date":"2023-01-15"}"#;
+    let big: String = (0..100).map(|_| line).collect::<Vec<_>>().join("\n");
+    let (status, body) = app.post_events("customers", big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(body["error"].as_str().unwrap().contains("2000 bytes"));
+    assert_eq!(app.count("SELECT count(*) FROM customers").await, 0);
+    // A small gzip body that expands past the limit is refused too.
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(" ".repeat(100_000).as_bytes()).unwrap();
+    let resp = app
+        .client
+        .post(app.url("/v0/events?name=customers"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("Content-Encoding", "gzip")
+        .body(enc.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(split(resp).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn an_unsupported_encoding_is_415_and_bad_gzip_is_400() {
+    let app = TestApp::spawn().await;
+    let send = |enc: &'static str| {
+        app.client
+            .post(app.url("/v0/events?name=customers"))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("Content-Encoding", enc)
+            .body("{}")
+            .send()
+    };
+    assert_eq!(
+        split(send("br").await.unwrap()).await.0,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    let (status, body) = split(send("gzip").await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("gzip"));
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_json_errors() {
+    let app = TestApp::spawn().await;
+    let (status, _) = split(app.client.get(app.url("/v0/nothing")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = split(
+        app.client
+            .get(app.url("/v0/events?name=customers"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let resp = app.client.get(app.url("/health")).send().await.unwrap();
+    assert!(!resp.headers()["x-request-id"].is_empty());
+    let resp = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "abc-123");
+}
