@@ -22,7 +22,7 @@ USER ltv
 WORKDIR /var/lib/ltv-pipes
 ENV LTV_LISTEN=0.0.0.0:7181 \
     LTV_DATA_DIR=/var/lib/ltv-pipes \
-    LTV_PIPES_DIR=/etc/ltv-pipes/pipes \
+    LTV_PIPES__DIR=/etc/ltv-pipes/pipes \
     LTV_CONFIG=/etc/ltv-pipes/config.yml
 EXPOSE 7181
 HEALTHCHECK --interval=10s --timeout=3s CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/7181"]

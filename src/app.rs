@@ -12,11 +12,13 @@ use crate::auth;
 use crate::config::Config;
 use crate::db::{self, Database};
 use crate::http::{self, AppState};
+use crate::pipes::registry::Registry;
 
 pub struct Application {
     listener: TcpListener,
     db: Database,
     config: Arc<Config>,
+    pipes: Arc<Registry>,
 }
 
 impl Application {
@@ -34,6 +36,17 @@ impl Application {
                 file.display()
             );
         }
+        let (pipes, report) = Registry::load(&config.pipes.dir).with_context(|| {
+            format!(
+                "cannot read the pipes folder {}",
+                config.pipes.dir.display()
+            )
+        })?;
+        tracing::info!(
+            loaded = report.loaded.len(),
+            failed = report.errors.len(),
+            "pipes loaded"
+        );
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -41,6 +54,7 @@ impl Application {
             listener,
             db,
             config: Arc::new(config),
+            pipes: Arc::new(pipes),
         })
     }
 
@@ -63,13 +77,33 @@ impl Application {
         let state = AppState {
             db: self.db.pool.clone(),
             config: self.config.clone(),
+            pipes: self.pipes.clone(),
         };
+        let reloader = tokio::spawn(reload_on_sighup(self.pipes.clone()));
         tracing::info!(addr = %self.local_addr(), "ltv-pipes listening");
         let served = axum::serve(self.listener, http::router(state))
             .with_graceful_shutdown(shutdown)
             .await;
+        reloader.abort();
         self.db.close().await;
         served.context("HTTP server failed")
+    }
+}
+
+/// SIGHUP re-reads the pipes folder, like `POST /v0/pipes/reload`.
+async fn reload_on_sighup(pipes: Arc<Registry>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match pipes.reload() {
+            Ok(report) => tracing::info!(
+                loaded = report.loaded.len(),
+                failed = report.errors.len(),
+                "pipes reloaded (SIGHUP)"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot read the pipes folder"),
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use crate::app::{shutdown_signal, Application};
 use crate::auth::{self, Scope};
 use crate::config::Config;
 use crate::db::{self, Database};
-use crate::telemetry;
+use crate::{pipes, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +34,12 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Check every pipe file (parse, template, parameters) and, when DATABASE_URL
+    /// (database.url) is set, have PostgreSQL plan each one. Exits 1 on any problem.
+    Check {
+        /// The folder of .pipe files (default: pipes.dir).
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -76,6 +82,34 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Migrate => with_db(&config, |_| async { Ok(()) }).await,
         Command::Token(cmd) => token(&config, cmd).await,
+        Command::Check { dir } => check(&config, dir).await,
+    }
+}
+
+async fn check(config: &Config, dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let dir = dir.unwrap_or_else(|| config.pipes.dir.clone());
+    let pool = match config.database.external_url() {
+        Some(_) => {
+            let database = Database::open(config).await?;
+            db::migrate(&database.pool).await?;
+            Some(database.pool)
+        }
+        None => None,
+    };
+    let (ok, problems) = pipes::check::check_dir(&dir, pool.as_ref()).await?;
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    let planned = if pool.is_some() {
+        ", planned by PostgreSQL"
+    } else {
+        " (set DATABASE_URL to have PostgreSQL plan them too)"
+    };
+    println!("{ok} pipe(s) OK{planned}; {} problem(s)", problems.len());
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} pipe problem(s) in {}", problems.len(), dir.display())
     }
 }
 

@@ -23,11 +23,18 @@ const ENV_PREFIX: &str = "LTV_";
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    pub pipes_dir: PathBuf,
+    pub pipes: PipesConfig,
     pub log: LogConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub http: HttpConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipesConfig {
+    pub dir: PathBuf,
+    pub max_rows: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,11 +127,6 @@ impl Config {
             }
         }
         serde_yaml_ng::from_value(tree).context("invalid configuration")
-    }
-
-    /// The pipes folder, as configured.
-    pub fn pipes_dir(&self) -> &Path {
-        &self.pipes_dir
     }
 }
 

@@ -6,6 +6,7 @@
 //! - [`db`]: the pool, the embedded PostgreSQL cluster, migrations, readiness.
 //! - [`auth`]: tokens and scopes (no HTTP).
 //! - [`ingest`]: bodies → validated rows + quarantine, one transaction (no HTTP).
+//! - [`pipes`]: pipe files → validated parameters → bound SQL → rows → JSON/CSV/NDJSON.
 //! - [`http`]: the router, handlers, middleware and the one error type that maps to status codes.
 //! - [`app`]: start-up and shutdown, shared by `serve` and the tests.
 //! - [`cli`]: the command line.
@@ -17,4 +18,5 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod ingest;
+pub mod pipes;
 pub mod telemetry;

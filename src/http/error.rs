@@ -26,6 +26,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Timeout(String),
+    /// A 4xx a pipe chose with `error(message, code)`.
+    #[error("{1}")]
+    Status(u16, String),
     #[error("the database is unavailable right now; retry shortly")]
     Unavailable(#[source] sqlx::Error),
     #[error("internal error")]
@@ -71,6 +74,10 @@ impl IntoResponse for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Status(code, _) => StatusCode::from_u16(*code)
+                .ok()
+                .filter(StatusCode::is_client_error)
+                .unwrap_or(StatusCode::BAD_REQUEST),
             ApiError::Unavailable(e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 StatusCode::SERVICE_UNAVAILABLE

@@ -6,6 +6,7 @@ mod datasources;
 pub mod error;
 mod events;
 mod ops;
+mod pipes;
 mod query;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
+use crate::pipes::registry::Registry;
 use error::ApiError;
 
 /// What every handler can reach. Cheap to clone.
@@ -31,6 +33,7 @@ use error::ApiError;
 pub struct AppState {
     pub db: PgPool,
     pub config: Arc<Config>,
+    pub pipes: Arc<Registry>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -46,6 +49,13 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v0/datasources/{name}/quarantine",
             get(datasources::quarantine).delete(datasources::clear_quarantine),
+        )
+        .route("/v0/pipes", get(pipes::list))
+        .route("/v0/pipes/openapi.json", get(pipes::openapi))
+        .route("/v0/pipes/reload", post(pipes::reload))
+        .route(
+            "/v0/pipes/{file}",
+            get(pipes::run_pipe).post(pipes::run_pipe),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
