@@ -3,6 +3,11 @@
 
 use serde_json::{json, Value};
 
+/// The date-time spellings accepted: `YYYY-MM-DD`, optionally ` HH:MM:SS[.fff]` or
+/// `THH:MM:SS[.fff]`, optionally an offset.
+pub const DATETIME_PATTERN: &str =
+    r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?)?$";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParamType {
     String,
@@ -156,7 +161,9 @@ impl ParamType {
             Float64 => json!({"type": "number", "format": "double"}),
             Boolean => json!({"type": "boolean"}),
             Date => json!({"type": "string", "format": "date"}),
-            DateTime | DateTime64 => json!({"type": "string", "format": "date-time"}),
+            // Not `format: date-time`: Tinybird clients send `YYYY-MM-DD HH:MM:SS`,
+            // which RFC 3339 (and so OpenAPI's date-time) does not allow.
+            DateTime | DateTime64 => json!({"type": "string", "pattern": DATETIME_PATTERN}),
             Array(e) => json!({"type": "array", "items": e.openapi_schema()}),
             int => {
                 let (lo, hi) = int.int_range().unwrap_or((i64::MIN, i64::MAX));
@@ -222,7 +229,7 @@ mod tests {
         );
         assert_eq!(
             t("DateTime").openapi_schema(),
-            json!({"type": "string", "format": "date-time"})
+            json!({"type": "string", "pattern": DATETIME_PATTERN})
         );
         assert_eq!(
             ParamType::array_of("String").unwrap().openapi_schema(),

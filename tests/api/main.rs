@@ -7,4 +7,5 @@ mod auth;
 mod durability;
 mod events;
 mod operations;
+mod pipes;
 mod validation;
