@@ -4,21 +4,10 @@
 //! Run: `cargo bench --bench ingest` (add `-- --events 5000` etc. to change sizes).
 //! Prints medians and percentiles; nothing here is asserted (timings are noisy).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use ltv_pipes::app::Application;
-use ltv_pipes::config::Config;
-
-const TOKEN: &str = "bench-admin-token";
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::{arg, percentile_ms as percentile, Server, TOKEN};
 
 fn tx(id: usize) -> String {
     format!(
@@ -26,11 +15,6 @@ fn tx(id: usize) -> String {
         id % 50_000,
         id % 300
     )
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
 }
 
 #[tokio::main]
@@ -125,7 +109,5 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    let _ = stop.send(());
-    server.await??;
-    Ok(())
+    server.stop().await
 }

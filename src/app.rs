@@ -76,6 +76,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let state = AppState {
             db: self.db.pool.clone(),
+            read_db: self.db.read_pool.clone(),
             config: self.config.clone(),
             pipes: self.pipes.clone(),
         };

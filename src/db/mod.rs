@@ -21,10 +21,14 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// How long start-up waits for PostgreSQL to accept connections.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
 
-/// The pool, plus the embedded cluster when we run one (stopped by [`Database::close`]).
+/// The pools, plus the embedded cluster when we run one (stopped by [`Database::close`]).
 #[derive(Clone)]
 pub struct Database {
+    /// Reads and writes (ingest, tokens, migrations).
     pub pool: PgPool,
+    /// Pipes: every session is `default_transaction_read_only`, so a pipe runs as
+    /// one read-only statement without BEGIN/COMMIT round trips.
+    pub read_pool: PgPool,
     cluster: Option<Arc<EmbeddedCluster>>,
 }
 
@@ -52,8 +56,13 @@ impl Database {
                 )
             }
         };
+        let read_pool = build_pool(config, options.clone(), true);
         let pool = pool(config, options).await?;
-        Ok(Database { pool, cluster })
+        Ok(Database {
+            pool,
+            read_pool,
+            cluster,
+        })
     }
 
     /// For one-off commands: stops the embedded cluster only if this process
@@ -68,6 +77,7 @@ impl Database {
     /// Closes the pool, then stops the embedded cluster if there is one.
     pub async fn close(self) {
         self.pool.close().await;
+        self.read_pool.close().await;
         if let Some(cluster) = self.cluster {
             let stopped = tokio::task::spawn_blocking(move || cluster.stop()).await;
             match stopped {
@@ -79,20 +89,29 @@ impl Database {
     }
 }
 
-/// Builds the pool and waits (bounded) until PostgreSQL answers.
-pub async fn pool(config: &Config, options: PgConnectOptions) -> anyhow::Result<PgPool> {
+/// A lazily connecting pool with the statement timeout (and read-only sessions).
+fn build_pool(config: &Config, options: PgConnectOptions, read_only: bool) -> PgPool {
     let db = &config.database;
+    let mut settings = vec![("statement_timeout", db.statement_timeout_ms.to_string())];
+    if read_only {
+        settings.push(("default_transaction_read_only", "on".to_string()));
+    }
     let options = options
         .application_name("ltv-pipes")
-        .options([("statement_timeout", db.statement_timeout_ms.to_string())])
+        .options(settings)
         .log_statements(tracing::log::LevelFilter::Trace);
-    let pool = PgPoolOptions::new()
+    PgPoolOptions::new()
         .max_connections(db.max_connections.max(1))
         .acquire_timeout(Duration::from_secs(db.acquire_timeout_secs.max(1)))
         // A connection killed by a PostgreSQL restart is noticed here and replaced,
         // so the server recovers without a restart of its own.
         .test_before_acquire(true)
-        .connect_lazy_with(options);
+        .connect_lazy_with(options)
+}
+
+/// Builds the read-write pool and waits (bounded) until PostgreSQL answers.
+pub async fn pool(config: &Config, options: PgConnectOptions) -> anyhow::Result<PgPool> {
+    let pool = build_pool(config, options, false);
     let started = Instant::now();
     loop {
         match sqlx::query("SELECT 1").execute(&pool).await {

@@ -32,6 +32,8 @@ use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
+    /// Read-only sessions, for pipes.
+    pub read_db: PgPool,
     pub config: Arc<Config>,
     pub pipes: Arc<Registry>,
 }

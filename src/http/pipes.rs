@@ -48,7 +48,7 @@ pub async fn run_pipe(
         params.extend(body_params(&headers, body).await?);
     }
     let compiled = pipe.compile(&params).map_err(pipe_error)?;
-    let result = run::run(&state.db, &compiled, state.config.pipes.max_rows)
+    let result = run::run(&state.read_db, &compiled, state.config.pipes.max_rows)
         .await
         .map_err(run_error)?;
     let stats = Stats {
@@ -131,6 +131,10 @@ fn run_error(e: RunError) -> ApiError {
                 other => other.to_string(),
             };
             ApiError::BadRequest(format!("PostgreSQL rejected a parameter value: {message}"))
+        }
+        // 25006 read_only_sql_transaction: the pipe's SQL tries to write.
+        RunError::Sql(sqlx::Error::Database(db)) if db.code().as_deref() == Some("25006") => {
+            ApiError::BadRequest("pipes are read-only: this pipe's SQL tries to modify data".into())
         }
         RunError::Sql(e) => ApiError::from(e),
         RunError::TooManyRows(_) => ApiError::BadRequest(e.to_string()),

@@ -60,11 +60,16 @@ pub enum RunError {
     UnsupportedType { column: String, pg_type: String },
 }
 
-/// Runs `q` read-only and returns at most `max_rows` rows.
-pub async fn run(pool: &PgPool, q: &CompiledQuery, max_rows: usize) -> Result<ResultSet, RunError> {
-    let mut tx = pool.begin_with("BEGIN READ ONLY").await?;
+/// Runs `q` on `read_pool` (whose sessions are read-only) and returns at most
+/// `max_rows` rows.
+pub async fn run(
+    read_pool: &PgPool,
+    q: &CompiledQuery,
+    max_rows: usize,
+) -> Result<ResultSet, RunError> {
+    let mut conn = read_pool.acquire().await?;
     // Prepared once per connection and SQL variant (sqlx caches by SQL text).
-    let statement = (&mut *tx).prepare(q.sql.as_str()).await?;
+    let statement = (&mut *conn).prepare(q.sql.as_str()).await?;
     let columns = statement
         .columns()
         .iter()
@@ -76,7 +81,7 @@ pub async fn run(pool: &PgPool, q: &CompiledQuery, max_rows: usize) -> Result<Re
     }
     let mut rows = Vec::new();
     {
-        let mut stream = query.fetch(&mut *tx);
+        let mut stream = query.fetch(&mut *conn);
         while let Some(row) = stream.try_next().await? {
             if rows.len() == max_rows {
                 return Err(RunError::TooManyRows(max_rows));
@@ -84,7 +89,6 @@ pub async fn run(pool: &PgPool, q: &CompiledQuery, max_rows: usize) -> Result<Re
             rows.push(decode_row(&row, &columns)?);
         }
     }
-    tx.commit().await?;
     Ok(ResultSet { columns, rows })
 }
 

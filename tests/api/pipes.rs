@@ -408,6 +408,11 @@ async fn pipe_errors_values_postgres_rejects_and_timeouts_are_clear_4xx() {
     );
     write_pipe(
         &dir,
+        "writer",
+        "NODE n\nSQL >\n    INSERT INTO quarantine (datasource, error, raw) VALUES ('x', 'y', 'z') RETURNING id\n",
+    );
+    write_pipe(
+        &dir,
         "big",
         "NODE n\nSQL >\n    SELECT g FROM generate_series(1, {{ Int32(n, 10) }}) g\n",
     );
@@ -457,6 +462,14 @@ async fn pipe_errors_values_postgres_rejects_and_timeouts_are_clear_4xx() {
         .as_str()
         .unwrap()
         .contains("statement timeout"));
+
+    let (status, body) = app.get("/v0/pipes/writer.json").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"].as_str().unwrap().contains("read-only"),
+        "{body}"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM quarantine").await, 0);
 
     assert_eq!(app.get("/v0/pipes/big.json?n=50").await.1["rows"], 50);
     let (status, body) = app.get("/v0/pipes/big.json?n=51").await;
