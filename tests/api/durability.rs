@@ -207,3 +207,33 @@ async fn the_embedded_cluster_lives_and_dies_with_the_server() {
     assert!(third.wait(Duration::from_secs(30)).success());
     assert!(!pid_file());
 }
+
+/// SIGHUP re-reads the pipes folder of a running server.
+#[tokio::test]
+async fn sighup_reloads_the_pipes_folder() {
+    let pipes = scratch_dir("sighup-pipes");
+    let env = [
+        ("DATABASE_URL", fresh_database().await),
+        ("LTV_AUTH__ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
+        ("LTV_DATA_DIR", scratch_dir("sighup").display().to_string()),
+        ("LTV_PIPES__DIR", pipes.display().to_string()),
+    ];
+    let mut server = ServerProcess::start(&env);
+    server.wait_ready(Duration::from_secs(30)).await;
+    let client = reqwest::Client::new();
+    let get = || client.get(format!("{}/v0/pipes/late.json", server.base)).bearer_auth(ADMIN_TOKEN).send();
+    assert_eq!(get().await.unwrap().status(), StatusCode::NOT_FOUND);
+    std::fs::write(pipes.join("late.pipe"), "NODE n\nSQL >\n    SELECT 'here' AS v\n").unwrap();
+    server.signal(Signal::SIGHUP);
+    let started = Instant::now();
+    loop {
+        let resp = get().await.unwrap();
+        if resp.status() == StatusCode::OK {
+            let (_, body) = split(resp).await;
+            assert_eq!(body["data"], serde_json::json!([{"v": "here"}]));
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "SIGHUP did not reload");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
