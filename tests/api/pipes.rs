@@ -589,7 +589,10 @@ async fn generated_parameter_strings_never_produce_a_5xx() {
                     .await
                     .unwrap();
                 let status = resp.status();
-                assert!(status == StatusCode::OK || status.is_client_error(), "{name} {p}={value:?}: {status}");
+                assert!(
+                    status == StatusCode::OK || status.is_client_error(),
+                    "{name} {p}={value:?}: {status}"
+                );
             }
         }
     }
