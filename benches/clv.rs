@@ -170,8 +170,8 @@ fn baselines() -> Vec<(&'static str, String)> {
                             FROM m JOIN ({RAW_TX}) t USING (customer_id)
                             WHERE t.transaction_date >= m.cohort GROUP BY 1, 2, 3),
                       s AS (SELECT cohort, count(*) AS size FROM m GROUP BY 1)
-                 SELECT s.cohort, k, s.size, count(a.customer_id) FILTER (WHERE a.purchases > 0), coalesce(sum(a.net), 0)
-                 FROM s CROSS JOIN generate_series(0, 23) k LEFT JOIN a ON a.cohort = s.cohort AND a.k = k
+                 SELECT s.cohort, g.n, s.size, count(a.customer_id) FILTER (WHERE a.purchases > 0), coalesce(sum(a.net), 0)
+                 FROM s CROSS JOIN generate_series(0, 23) AS g(n) LEFT JOIN a ON a.cohort = s.cohort AND a.k = g.n
                  GROUP BY 1, 2, 3 ORDER BY 1, 2"
             ),
         ),
@@ -307,6 +307,9 @@ async fn main() -> anyhow::Result<()> {
     );
     sqlx::query("ANALYZE").execute(&server.pool).await?;
 
+    if std::env::args().any(|a| a == "--explain") {
+        explain_pipes(&server.pool).await?;
+    }
     let day_end = ltv_day_end_today();
     println!("\n| pipe (default call) | ltv-pipes p50 ms | p95 ms | plain SQL p50 ms | p95 ms | plain ÷ pipe |");
     println!("|---|---|---|---|---|---|");
@@ -338,4 +341,30 @@ async fn main() -> anyhow::Result<()> {
 fn ltv_day_end_today() -> chrono::DateTime<chrono::Utc> {
     let today = chrono::Utc::now().date_naive();
     (today + chrono::Days::new(1)).and_hms_opt(0, 0, 0).expect("midnight").and_utc()
+}
+
+/// `--explain`: the plan of each CLV pipe's default call (for tuning).
+async fn explain_pipes(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    for (name, _) in baselines() {
+        let text = std::fs::read_to_string(format!("pipes/{name}.pipe"))?;
+        let pipe = ltv_pipes::pipes::Pipe::load(name, &text)?;
+        let compiled = pipe.compile(&Default::default())?;
+        let sql = format!("EXPLAIN (ANALYZE, BUFFERS) {}", compiled.sql);
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for b in &compiled.binds {
+            query = match b.clone() {
+                ltv_pipes::pipes::BindValue::Text(x) => query.bind(x),
+                ltv_pipes::pipes::BindValue::Int(x) => query.bind(x),
+                ltv_pipes::pipes::BindValue::Float(x) => query.bind(x),
+                ltv_pipes::pipes::BindValue::Bool(x) => query.bind(x),
+                ltv_pipes::pipes::BindValue::Date(x) => query.bind(x),
+                ltv_pipes::pipes::BindValue::Timestamp(x) => query.bind(x),
+                ltv_pipes::pipes::BindValue::TextArray(x) => query.bind(x),
+                ltv_pipes::pipes::BindValue::IntArray(x) => query.bind(x),
+                ltv_pipes::pipes::BindValue::FloatArray(x) => query.bind(x),
+            };
+        }
+        println!("--- {name}\n{}", query.fetch_all(pool).await?.join("\n"));
+    }
+    Ok(())
 }

@@ -96,3 +96,11 @@ AS $$
          last_purchase_at
   FROM ranked
 $$;
+
+-- The exact median of a sorted array (mean of the two middle values when the
+-- count is even); null for an empty array. percentile_cont would go through float8.
+CREATE FUNCTION ltv_median(sorted numeric[]) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT (sorted[(cardinality(sorted) + 1) / 2] + sorted[(cardinality(sorted) + 2) / 2]) / 2
+$$;

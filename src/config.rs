@@ -59,6 +59,7 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     pub acquire_timeout_secs: u64,
     pub statement_timeout_ms: u64,
+    pub work_mem: String,
     pub embedded: EmbeddedConfig,
 }
 

@@ -96,6 +96,7 @@ fn build_pool(config: &Config, options: PgConnectOptions, read_only: bool) -> Pg
     let mut settings = vec![
         ("statement_timeout", db.statement_timeout_ms.to_string()),
         ("TimeZone", "UTC".to_string()),
+        ("work_mem", db.work_mem.clone()),
     ];
     if read_only {
         settings.push(("default_transaction_read_only", "on".to_string()));

@@ -40,9 +40,12 @@ impl Fields<'_> {
         check_text(name, text)
     }
 
+    /// An optional text attribute. Empty or blank text means "no value" and is
+    /// stored as null, so `""` and a missing field group together everywhere.
     pub fn text(&self, name: &str) -> FieldResult<Option<String>> {
         match self.get(name) {
             None => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
             Some(Value::String(s)) => check_text(name, s.clone()).map(Some),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(other) => Err(format!(
@@ -261,6 +264,15 @@ mod tests {
         assert!(f.id("b").unwrap_err().contains("NUL"));
         assert_eq!(f.id("c").unwrap(), "42");
         assert!(f.id("d").unwrap_err().contains("an object"));
+    }
+
+    #[test]
+    fn blank_text_is_no_value() {
+        let m = fields(json!({"a": "", "b": "  ", "c": "web"}));
+        let f = Fields(&m);
+        assert_eq!(f.text("a"), Ok(None));
+        assert_eq!(f.text("b"), Ok(None));
+        assert_eq!(f.text("c"), Ok(Some("web".into())));
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub async fn run(
     Ok(ResultSet { columns, rows })
 }
 
-pub(crate) fn bind_value<'q>(
+pub fn bind_value<'q>(
     query: Query<'q, Postgres, PgArguments>,
     v: &BindValue,
 ) -> Query<'q, Postgres, PgArguments> {
