@@ -7,7 +7,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
 COPY benches ./benches
-COPY config.yml ./
+COPY config.yml build.rs ./
 RUN cargo build --release --locked --bin ltv-pipes
 
 FROM debian:bookworm-slim

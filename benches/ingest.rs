@@ -21,20 +21,8 @@ fn tx(id: usize) -> String {
 async fn main() -> anyhow::Result<()> {
     let events = arg("--events", 3000);
     let batches = arg("--batches", 20);
-    let dir = tempfile::Builder::new()
-        .prefix("ltv-bench-")
-        .tempdir_in("/tmp")?;
-    let env = vec![
-        ("LTV_DATA_DIR".to_string(), dir.path().display().to_string()),
-        ("LTV_LISTEN".into(), "127.0.0.1:0".into()),
-        ("LTV_AUTH__ADMIN_TOKEN".into(), TOKEN.into()),
-    ];
-    let app = Application::build(Config::load_with_env(None, env)?).await?;
-    let base = format!("http://{}", app.local_addr());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
+    let server = Server::start(&[]).await?;
+    let base = server.base.clone();
     let client = reqwest::Client::new();
     let url = format!("{base}/v0/events?name=transactions");
     let mut next_id = 0usize;

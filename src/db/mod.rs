@@ -92,7 +92,11 @@ impl Database {
 /// A lazily connecting pool with the statement timeout (and read-only sessions).
 fn build_pool(config: &Config, options: PgConnectOptions, read_only: bool) -> PgPool {
     let db = &config.database;
-    let mut settings = vec![("statement_timeout", db.statement_timeout_ms.to_string())];
+    // UTC sessions: dates and periods are computed in UTC whatever the server's TimeZone.
+    let mut settings = vec![
+        ("statement_timeout", db.statement_timeout_ms.to_string()),
+        ("TimeZone", "UTC".to_string()),
+    ];
     if read_only {
         settings.push(("default_transaction_read_only", "on".to_string()));
     }

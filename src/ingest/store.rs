@@ -9,7 +9,33 @@ use sqlx::{PgConnection, PgPool};
 
 use super::rows::{Customer, Datasource, Interaction, Rejected, Rows, Transaction};
 
+/// Writes the batch, retrying (a bounded number of times) when PostgreSQL
+/// aborted it for a deadlock or a serialization failure: the whole transaction
+/// rolled back, so running it again is safe.
 pub async fn write(
+    pool: &PgPool,
+    ds: Datasource,
+    rows: &Rows,
+    rejected: &[Rejected],
+) -> Result<(), sqlx::Error> {
+    let mut attempt = 1;
+    loop {
+        match write_once(pool, ds, rows, rejected).await {
+            Err(e) if attempt < 4 && is_retryable(&e) => {
+                tracing::warn!(attempt, error = %e, "ingest transaction aborted; retrying");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// 40P01 deadlock_detected, 40001 serialization_failure.
+fn is_retryable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01") | Some("40001")))
+}
+
+async fn write_once(
     pool: &PgPool,
     ds: Datasource,
     rows: &Rows,
@@ -31,7 +57,9 @@ async fn upsert_customers(conn: &mut PgConnection, rows: &[Customer]) -> Result<
     if rows.is_empty() {
         return Ok(());
     }
-    let rows = last_per_key(rows, |c| &c.customer_id);
+    let mut rows = last_per_key(rows, |c| &c.customer_id);
+    // Key order: concurrent batches lock customers in the same order.
+    rows.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
     sqlx::query(
         "INSERT INTO customers (customer_id, registration_date, country, city, age, gender,
                                 acquisition_source, segment, is_active)
@@ -66,6 +94,9 @@ async fn upsert_customers(conn: &mut PgConnection, rows: &[Customer]) -> Result<
 }
 
 /// A repeated transaction_id keeps the first version stored: retries are no-ops.
+/// Only the rows actually inserted (`RETURNING`) feed the rollups, so a retry
+/// never counts twice. Rollup rows are written in key order, so concurrent
+/// batches lock them in the same order and cannot deadlock each other.
 async fn insert_transactions(
     conn: &mut PgConnection,
     rows: &[Transaction],
@@ -74,39 +105,49 @@ async fn insert_transactions(
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO transactions (transaction_id, customer_id, transaction_date, amount,
-                                   product_category, transaction_type, payment_method, is_refund)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::numeric[],
-                              $5::text[], $6::text[], $7::text[], $8::int2[])
-         ON CONFLICT (transaction_id) DO NOTHING",
+        "WITH ins AS (
+           INSERT INTO transactions (transaction_id, customer_id, transaction_date, amount,
+                                     product_category, transaction_type, payment_method, is_refund)
+           SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::numeric[],
+                                $5::text[], $6::text[], $7::text[], $8::int2[])
+           ON CONFLICT (transaction_id) DO NOTHING
+           RETURNING customer_id, transaction_date, amount, product_category, transaction_type, is_refund
+         ), t AS (
+           SELECT customer_id, ltv_utc_day(transaction_date) AS day, coalesce(product_category, '') AS category,
+                  (is_refund = 1 OR coalesce(transaction_type, '') = 'refund') AS r, amount, transaction_date
+           FROM ins
+         ), daily AS (
+           INSERT INTO customer_day_category AS d
+           SELECT customer_id, day, category,
+                  count(*) FILTER (WHERE NOT r), count(*) FILTER (WHERE r),
+                  coalesce(sum(amount) FILTER (WHERE NOT r), 0), coalesce(sum(amount) FILTER (WHERE r), 0),
+                  min(transaction_date) FILTER (WHERE NOT r), max(transaction_date) FILTER (WHERE NOT r)
+           FROM t GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+           ON CONFLICT (customer_id, day, category) DO UPDATE SET
+             purchases = d.purchases + EXCLUDED.purchases, refunds = d.refunds + EXCLUDED.refunds,
+             gross = d.gross + EXCLUDED.gross, refunded = d.refunded + EXCLUDED.refunded,
+             first_purchase_at = LEAST(d.first_purchase_at, EXCLUDED.first_purchase_at),
+             last_purchase_at = GREATEST(d.last_purchase_at, EXCLUDED.last_purchase_at)
+         )
+         INSERT INTO customer_summary AS s
+           (customer_id, purchases, refunds, gross, refunded, first_purchase_at, last_purchase_at)
+         SELECT customer_id, count(*) FILTER (WHERE NOT r), count(*) FILTER (WHERE r),
+                coalesce(sum(amount) FILTER (WHERE NOT r), 0), coalesce(sum(amount) FILTER (WHERE r), 0),
+                min(transaction_date) FILTER (WHERE NOT r), max(transaction_date) FILTER (WHERE NOT r)
+         FROM t GROUP BY 1 ORDER BY 1
+         ON CONFLICT (customer_id) DO UPDATE SET
+           purchases = s.purchases + EXCLUDED.purchases, refunds = s.refunds + EXCLUDED.refunds,
+           gross = s.gross + EXCLUDED.gross, refunded = s.refunded + EXCLUDED.refunded,
+           first_purchase_at = LEAST(s.first_purchase_at, EXCLUDED.first_purchase_at),
+           last_purchase_at = GREATEST(s.last_purchase_at, EXCLUDED.last_purchase_at)",
     )
-    .bind(
-        rows.iter()
-            .map(|r| r.transaction_id.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|r| r.customer_id.clone())
-            .collect::<Vec<_>>(),
-    )
+    .bind(rows.iter().map(|r| r.transaction_id.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.customer_id.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.transaction_date).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.amount).collect::<Vec<_>>())
-    .bind(
-        rows.iter()
-            .map(|r| r.product_category.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|r| r.transaction_type.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|r| r.payment_method.clone())
-            .collect::<Vec<_>>(),
-    )
+    .bind(rows.iter().map(|r| r.product_category.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.transaction_type.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.payment_method.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.is_refund).collect::<Vec<_>>())
     .execute(conn)
     .await?;
@@ -121,36 +162,47 @@ async fn insert_interactions(
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO customer_interactions (interaction_id, customer_id, interaction_date,
-                                            interaction_type, channel, duration_seconds,
-                                            satisfaction_score)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
-                              $6::int4[], $7::int2[])
-         ON CONFLICT (interaction_id) DO NOTHING",
+        "WITH ins AS (
+           INSERT INTO customer_interactions (interaction_id, customer_id, interaction_date,
+                                              interaction_type, channel, duration_seconds,
+                                              satisfaction_score)
+           SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
+                                $6::int4[], $7::int2[])
+           ON CONFLICT (interaction_id) DO NOTHING
+           RETURNING customer_id, interaction_date, channel, interaction_type, satisfaction_score
+         ), i AS (
+           SELECT customer_id, ltv_utc_day(interaction_date) AS day, coalesce(channel, '') AS channel,
+                  interaction_type ILIKE '%support%' AS support, satisfaction_score
+           FROM ins
+         ), daily AS (
+           INSERT INTO interaction_day AS d
+           SELECT customer_id, day, channel, count(*), count(*) FILTER (WHERE support),
+                  coalesce(sum(satisfaction_score), 0), count(satisfaction_score)
+           FROM i GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+           ON CONFLICT (customer_id, day, channel) DO UPDATE SET
+             interactions = d.interactions + EXCLUDED.interactions,
+             support_contacts = d.support_contacts + EXCLUDED.support_contacts,
+             satisfaction_sum = d.satisfaction_sum + EXCLUDED.satisfaction_sum,
+             satisfaction_n = d.satisfaction_n + EXCLUDED.satisfaction_n
+         )
+         INSERT INTO customer_summary AS s
+           (customer_id, interactions, support_contacts, satisfaction_sum, satisfaction_n)
+         SELECT customer_id, count(*), count(*) FILTER (WHERE support),
+                coalesce(sum(satisfaction_score), 0), count(satisfaction_score)
+         FROM i GROUP BY 1 ORDER BY 1
+         ON CONFLICT (customer_id) DO UPDATE SET
+           interactions = s.interactions + EXCLUDED.interactions,
+           support_contacts = s.support_contacts + EXCLUDED.support_contacts,
+           satisfaction_sum = s.satisfaction_sum + EXCLUDED.satisfaction_sum,
+           satisfaction_n = s.satisfaction_n + EXCLUDED.satisfaction_n",
     )
-    .bind(
-        rows.iter()
-            .map(|r| r.interaction_id.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|r| r.customer_id.clone())
-            .collect::<Vec<_>>(),
-    )
+    .bind(rows.iter().map(|r| r.interaction_id.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.customer_id.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.interaction_date).collect::<Vec<_>>())
-    .bind(
-        rows.iter()
-            .map(|r| r.interaction_type.clone())
-            .collect::<Vec<_>>(),
-    )
+    .bind(rows.iter().map(|r| r.interaction_type.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.channel.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.duration_seconds).collect::<Vec<_>>())
-    .bind(
-        rows.iter()
-            .map(|r| r.satisfaction_score)
-            .collect::<Vec<_>>(),
-    )
+    .bind(rows.iter().map(|r| r.satisfaction_score).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())

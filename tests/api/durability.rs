@@ -221,9 +221,18 @@ async fn sighup_reloads_the_pipes_folder() {
     let mut server = ServerProcess::start(&env);
     server.wait_ready(Duration::from_secs(30)).await;
     let client = reqwest::Client::new();
-    let get = || client.get(format!("{}/v0/pipes/late.json", server.base)).bearer_auth(ADMIN_TOKEN).send();
+    let get = || {
+        client
+            .get(format!("{}/v0/pipes/late.json", server.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+    };
     assert_eq!(get().await.unwrap().status(), StatusCode::NOT_FOUND);
-    std::fs::write(pipes.join("late.pipe"), "NODE n\nSQL >\n    SELECT 'here' AS v\n").unwrap();
+    std::fs::write(
+        pipes.join("late.pipe"),
+        "NODE n\nSQL >\n    SELECT 'here' AS v\n",
+    )
+    .unwrap();
     server.signal(Signal::SIGHUP);
     let started = Instant::now();
     loop {
@@ -233,7 +242,10 @@ async fn sighup_reloads_the_pipes_folder() {
             assert_eq!(body["data"], serde_json::json!([{"v": "here"}]));
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "SIGHUP did not reload");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "SIGHUP did not reload"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -296,10 +296,13 @@ async fn the_openapi_document_is_valid_openapi() {
     let app = seeded().await;
     let (status, doc) = app.get("/v0/pipes/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
+    let (_, list) = app.get("/v0/pipes").await;
+    let pipes = list["pipes"].as_array().unwrap().len();
+    assert!(pipes >= 2);
     assert_eq!(
         doc["paths"].as_object().unwrap().len(),
-        6,
-        "2 pipes x 3 formats"
+        3 * pipes,
+        "one path per pipe and format"
     );
     let dir = scratch_dir("openapi");
     let file = dir.join("openapi.json");
@@ -589,7 +592,10 @@ async fn generated_parameter_strings_never_produce_a_5xx() {
                     .await
                     .unwrap();
                 let status = resp.status();
-                assert!(status == StatusCode::OK || status.is_client_error(), "{name} {p}={value:?}: {status}");
+                assert!(
+                    status == StatusCode::OK || status.is_client_error(),
+                    "{name} {p}={value:?}: {status}"
+                );
             }
         }
     }
