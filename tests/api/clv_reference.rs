@@ -28,13 +28,39 @@ const MID: &str = "2023-06-30";
 
 const COUNTRIES: &[&str] = &["US", "US", "US", "DE", "DE", "GB", "FR", "BR", "JP"];
 const SEGMENTS: &[&str] = &["premium", "standard", "standard", "basic", "enterprise"];
-const SOURCES: &[&str] = &["organic_search", "paid_search", "social", "referral", "email"];
+const SOURCES: &[&str] = &[
+    "organic_search",
+    "paid_search",
+    "social",
+    "referral",
+    "email",
+];
 const GENDERS: &[&str] = &["F", "M", "X"];
-const CITIES: &[&str] = &["Springfield", "Berlin", "London", "Paris", "Recife", "Osaka"];
-const CATEGORIES: &[&str] = &["electronics", "clothing", "home", "books", "beauty", "sports"];
+const CITIES: &[&str] = &[
+    "Springfield",
+    "Berlin",
+    "London",
+    "Paris",
+    "Recife",
+    "Osaka",
+];
+const CATEGORIES: &[&str] = &[
+    "electronics",
+    "clothing",
+    "home",
+    "books",
+    "beauty",
+    "sports",
+];
 const PAYMENTS: &[&str] = &["credit_card", "paypal", "bank_transfer"];
 const CHANNELS: &[&str] = &["email", "phone", "chat", "web", "mobile_app"];
-const ITYPES: &[&str] = &["login", "support_ticket", "Support Call", "purchase_inquiry", "feedback"];
+const ITYPES: &[&str] = &[
+    "login",
+    "support_ticket",
+    "Support Call",
+    "purchase_inquiry",
+    "feedback",
+];
 
 fn pick<'a>(rng: &mut StdRng, xs: &[&'a str]) -> &'a str {
     xs[rng.random_range(0..xs.len())]
@@ -118,7 +144,10 @@ fn generate() -> Data {
             o.insert("age".into(), json!(rng.random_range(15..82)));
         }
         o.insert("gender".into(), pick_or_null(&mut rng, GENDERS, 0.1));
-        o.insert("acquisition_source".into(), pick_or_null(&mut rng, SOURCES, 0.06));
+        o.insert(
+            "acquisition_source".into(),
+            pick_or_null(&mut rng, SOURCES, 0.06),
+        );
         o.insert("segment".into(), pick_or_null(&mut rng, SEGMENTS, 0.06));
         if !rng.random_bool(0.2) {
             let active = rng.random_bool(0.75);
@@ -164,17 +193,23 @@ fn generate() -> Data {
             _ => rng.random_range(500..30_000),
         };
         o.insert("amount".into(), money(cents));
-        o.insert("product_category".into(), pick_or_null(rng, CATEGORIES, 0.07));
+        // An empty category is a value, not a missing one (null counts as 'unknown').
+        let cat = if rng.random_bool(0.03) {
+            json!("")
+        } else {
+            pick_or_null(rng, CATEGORIES, 0.07)
+        };
+        o.insert("product_category".into(), cat);
         let (ty, refund): (Value, Option<bool>) = match rng.random_range(0..100) {
             0..=49 => (json!("purchase"), Some(false)),
             50..=59 => (json!("subscription"), None),
             60..=64 => (json!("upgrade"), Some(false)),
             65..=74 => (Value::Null, None),
-            75..=81 => (json!("refund"), None),              // refund by type only
-            82..=87 => (json!("purchase"), Some(true)),      // refund by flag only
-            88..=91 => (json!("refund"), Some(true)),        // both
-            92..=95 => (Value::Null, Some(true)),            // flag, no type
-            _ => (json!("refund"), Some(false)),             // type wins over flag 0
+            75..=81 => (json!("refund"), None), // refund by type only
+            82..=87 => (json!("purchase"), Some(true)), // refund by flag only
+            88..=91 => (json!("refund"), Some(true)), // both
+            92..=95 => (Value::Null, Some(true)), // flag, no type
+            _ => (json!("refund"), Some(false)), // type wins over flag 0
         };
         o.insert("transaction_type".into(), ty);
         if let Some(r) = refund {
@@ -248,8 +283,16 @@ fn generate() -> Data {
         o.insert("customer_id".into(), json!(cid));
         let t = rand_between(&mut rng, start, end);
         o.insert("interaction_date".into(), json!(spell(&mut rng, t)));
-        o.insert("interaction_type".into(), pick_or_null(&mut rng, ITYPES, 0.05));
-        o.insert("channel".into(), pick_or_null(&mut rng, CHANNELS, 0.06));
+        o.insert(
+            "interaction_type".into(),
+            pick_or_null(&mut rng, ITYPES, 0.05),
+        );
+        let ch = if rng.random_bool(0.03) {
+            json!("")
+        } else {
+            pick_or_null(&mut rng, CHANNELS, 0.06)
+        };
+        o.insert("channel".into(), ch);
         if rng.random_bool(0.8) {
             o.insert("duration_seconds".into(), json!(rng.random_range(0..3600)));
         }
@@ -306,6 +349,43 @@ async fn ingest(app: &TestApp, d: &Data) {
     send(app, "transactions", &d.retries[40..]).await;
 }
 
+/// The generated data really holds the cases the pipes must get right.
+async fn coverage(app: &TestApp) {
+    let mid_end = "(DATE '2023-07-01')::timestamp AT TIME ZONE 'UTC'";
+    let checks = [
+        ("refunds by flag only", "SELECT count(*) FROM transactions WHERE is_refund = 1 AND transaction_type IS DISTINCT FROM 'refund'".to_string()),
+        ("refunds by type only", "SELECT count(*) FROM transactions WHERE is_refund = 0 AND transaction_type = 'refund'".into()),
+        ("purchases with a null type", "SELECT count(*) FROM transactions WHERE is_refund = 0 AND transaction_type IS NULL".into()),
+        ("subscription/upgrade purchases", "SELECT count(*) FROM transactions WHERE transaction_type IN ('subscription', 'upgrade') AND is_refund = 0".into()),
+        ("zero amounts", "SELECT count(*) FROM transactions WHERE amount = 0".into()),
+        ("amounts with cents", "SELECT count(*) FROM transactions WHERE amount <> trunc(amount)".into()),
+        ("transaction-only customers", "SELECT count(DISTINCT customer_id) FROM transactions t WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = t.customer_id)".into()),
+        ("customers without transactions", "SELECT count(*) FROM customers c WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = c.customer_id)".into()),
+        ("customers with refunds but no purchase", "SELECT count(*) FROM (SELECT customer_id FROM transactions GROUP BY 1 HAVING bool_and(is_refund = 1 OR transaction_type = 'refund')) x".into()),
+        ("transactions before registration", "SELECT count(*) FROM transactions t JOIN customers c USING (customer_id) WHERE t.transaction_date < c.registration_date".into()),
+        ("transactions after MID", format!("SELECT count(*) FROM transactions WHERE transaction_date >= {mid_end}")),
+        ("transactions in MID's last second", format!("SELECT count(*) FROM transactions WHERE transaction_date >= {mid_end} - interval '1 second' AND transaction_date < {mid_end}")),
+        ("customers registered after MID with purchases by MID", format!("SELECT count(DISTINCT c.customer_id) FROM customers c JOIN transactions t USING (customer_id) WHERE c.registration_date >= {mid_end} AND t.transaction_date < {mid_end}")),
+        ("null country / segment / source", "SELECT count(*) FROM customers WHERE country IS NULL OR segment IS NULL OR acquisition_source IS NULL".into()),
+        ("null ages", "SELECT count(*) FROM customers WHERE age IS NULL".into()),
+        ("ages under 18", "SELECT count(*) FROM customers WHERE age < 18".into()),
+        ("inactive customers", "SELECT count(*) FROM customers WHERE is_active = 0".into()),
+        ("null satisfaction scores", "SELECT count(*) FROM customer_interactions WHERE satisfaction_score IS NULL".into()),
+        ("null channels", "SELECT count(*) FROM customer_interactions WHERE channel IS NULL".into()),
+        ("null categories", "SELECT count(*) FROM transactions WHERE product_category IS NULL".into()),
+        ("interaction-only customers", "SELECT count(DISTINCT customer_id) FROM customer_interactions i WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = i.customer_id) AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = i.customer_id)".into()),
+        ("support contacts (any case)", "SELECT count(*) FROM customer_interactions WHERE interaction_type = 'Support Call'".into()),
+        ("times that are not midnight UTC on another local day", "SELECT count(*) FROM transactions WHERE extract(hour FROM transaction_date AT TIME ZONE 'UTC') >= 22".into()),
+    ];
+    let mut line = String::from("coverage:");
+    for (what, sql) in checks {
+        let n: i64 = sqlx::query_scalar(&sql).fetch_one(&app.pool).await.unwrap();
+        write!(line, " {what}={n};").unwrap();
+        assert!(n > 0, "the generator no longer covers: {what}");
+    }
+    eprintln!("{line}");
+}
+
 // ---------------------------------------------------------------- parameters
 
 #[derive(Default, Clone, Debug)]
@@ -359,10 +439,28 @@ impl P {
             )*};
         }
         add!(
-            as_of, start_date, end_date, country, segment, acquisition_source, is_active,
-            min_ltv, margin, order_by, order_dir, limit, offset, customer_id, cohort_period,
-            cohort_basis, max_periods, min_frequency, min_monetary, segment_filter,
-            min_customers, factor
+            as_of,
+            start_date,
+            end_date,
+            country,
+            segment,
+            acquisition_source,
+            is_active,
+            min_ltv,
+            margin,
+            order_by,
+            order_dir,
+            limit,
+            offset,
+            customer_id,
+            cohort_period,
+            cohort_basis,
+            max_periods,
+            min_frequency,
+            min_monetary,
+            segment_filter,
+            min_customers,
+            factor
         );
         q.iter()
             .map(|(k, v)| format!("{k}={}", enc(v)))
@@ -454,7 +552,11 @@ const LTV_ORDER: &[&str] = &[
 async fn ref_customer_ltv(app: &TestApp, p: &P) -> Vec<Value> {
     let order_by = p.order_by.clone().unwrap_or("ltv".into());
     assert!(LTV_ORDER.contains(&order_by.as_str()));
-    let dir = if p.order_dir.as_deref() == Some("asc") { "ASC" } else { "DESC" };
+    let dir = if p.order_dir.as_deref() == Some("asc") {
+        "ASC"
+    } else {
+        "DESC"
+    };
     let sql = format!(
         r#"WITH {BASE}, {pop}
 SELECT pop.customer_id,
@@ -689,7 +791,7 @@ async fn ref_factors(app: &TestApp, p: &P) -> Vec<Value> {
     let fv = fv.join("\nUNION ALL\n");
     let corr = |value: &str, x: &str| {
         format!(
-            "SELECT 8, 'correlation', '{value}', count({x}), NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, round(corr(ltv::float8, ({x})::float8)::numeric, 4) FROM pop"
+            "SELECT 8, 'correlation', '{value}', count({x}), NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, round(corr(ltv::float8, ({x})::float8)::numeric, 4) FROM pop"
         )
     };
     let corrs = [
@@ -831,36 +933,100 @@ fn rows(result: Result<Vec<String>, sqlx::Error>, sql: &str) -> Vec<Value> {
 // ---------------------------------------------------------------- comparison
 
 const COLS_LTV: &[&str] = &[
-    "customer_id", "registration_date", "country", "city", "age", "gender",
-    "acquisition_source", "segment", "is_active", "total_orders", "refund_count",
-    "gross_revenue", "refunded_amount", "ltv", "historical_clv", "avg_order_value",
-    "first_purchase_date", "last_purchase_date", "lifespan_days", "tenure_days",
+    "customer_id",
+    "registration_date",
+    "country",
+    "city",
+    "age",
+    "gender",
+    "acquisition_source",
+    "segment",
+    "is_active",
+    "total_orders",
+    "refund_count",
+    "gross_revenue",
+    "refunded_amount",
+    "ltv",
+    "historical_clv",
+    "avg_order_value",
+    "first_purchase_date",
+    "last_purchase_date",
+    "lifespan_days",
+    "tenure_days",
     "days_since_last_purchase",
 ];
 const COLS_COHORT: &[&str] = &[
-    "cohort", "cohort_size", "paying_customers", "total_orders", "gross_revenue",
-    "total_revenue", "avg_ltv", "avg_ltv_paying", "avg_orders_per_customer", "avg_order_value",
+    "cohort",
+    "cohort_size",
+    "paying_customers",
+    "total_orders",
+    "gross_revenue",
+    "total_revenue",
+    "avg_ltv",
+    "avg_ltv_paying",
+    "avg_orders_per_customer",
+    "avg_order_value",
 ];
 const COLS_RETENTION: &[&str] = &[
-    "cohort", "period_number", "period_start", "cohort_size", "active_customers",
-    "retention_rate", "revenue", "cumulative_ltv", "is_complete",
+    "cohort",
+    "period_number",
+    "period_start",
+    "cohort_size",
+    "active_customers",
+    "retention_rate",
+    "revenue",
+    "cumulative_ltv",
+    "is_complete",
 ];
 const COLS_SEG: &[&str] = &[
-    "customer_id", "country", "segment", "acquisition_source", "recency_days", "frequency",
-    "monetary", "r_score", "f_score", "m_score", "rfm_score", "rfm_segment",
+    "customer_id",
+    "country",
+    "segment",
+    "acquisition_source",
+    "recency_days",
+    "frequency",
+    "monetary",
+    "r_score",
+    "f_score",
+    "m_score",
+    "rfm_score",
+    "rfm_segment",
     "last_purchase_date",
 ];
 const COLS_SEG_SUMMARY: &[&str] = &[
-    "rfm_segment", "customers", "share", "avg_recency_days", "avg_frequency", "avg_monetary",
+    "rfm_segment",
+    "customers",
+    "share",
+    "avg_recency_days",
+    "avg_frequency",
+    "avg_monetary",
     "total_monetary",
 ];
 const COLS_FACTORS: &[&str] = &[
-    "factor", "value", "customers", "avg_ltv", "median_ltv", "avg_orders", "avg_order_value",
-    "avg_interactions", "avg_satisfaction", "revenue_share", "ltv_index", "correlation",
+    "factor",
+    "value",
+    "customers",
+    "avg_ltv",
+    "median_ltv",
+    "avg_orders",
+    "avg_order_value",
+    "avg_interactions",
+    "avg_satisfaction",
+    "revenue_share",
+    "ltv_index",
+    "correlation",
 ];
 const COLS_OVERVIEW: &[&str] = &[
-    "customers", "paying_customers", "active_customers", "total_revenue", "avg_ltv",
-    "median_ltv", "avg_orders", "avg_order_value", "refund_rate", "top_10pct_revenue_share",
+    "customers",
+    "paying_customers",
+    "active_customers",
+    "total_revenue",
+    "avg_ltv",
+    "median_ltv",
+    "avg_orders",
+    "avg_order_value",
+    "refund_rate",
+    "top_10pct_revenue_share",
 ];
 
 fn same(got: &Value, exp: &Value) -> bool {
@@ -877,6 +1043,8 @@ fn same(got: &Value, exp: &Value) -> bool {
 struct Report {
     /// pipe -> (cases, failed cases)
     per_pipe: BTreeMap<String, (usize, usize)>,
+    /// pipe -> (rows compared, fewest expected rows in a case)
+    rows: BTreeMap<String, (usize, usize)>,
     failures: Vec<String>,
     /// (pipe, column) -> how many values matched only at 2 decimals
     alt_used: BTreeMap<(String, String), usize>,
@@ -884,10 +1052,21 @@ struct Report {
 }
 
 impl Report {
-    fn compare(&mut self, pipe: &str, p: &P, status: StatusCode, body: &Value, exp: &[Value], cols: &[&str]) {
+    fn compare(
+        &mut self,
+        pipe: &str,
+        p: &P,
+        status: StatusCode,
+        body: &Value,
+        exp: &[Value],
+        cols: &[&str],
+    ) {
         let entry = self.per_pipe.entry(pipe.to_string()).or_default();
         entry.0 += 1;
         let case = format!("{pipe}?{}", p.query());
+        let seen = self.rows.entry(pipe.to_string()).or_insert((0, usize::MAX));
+        seen.0 += exp.len();
+        seen.1 = seen.1.min(exp.len());
         let mut problems = Vec::new();
         if status != StatusCode::OK {
             problems.push(format!("status {status}: {body}"));
@@ -916,7 +1095,10 @@ impl Report {
                     }
                     if let Some(alt) = e.get(format!("{c}__alt")) {
                         if same(gv, alt) {
-                            *self.alt_used.entry((pipe.to_string(), c.to_string())).or_default() += 1;
+                            *self
+                                .alt_used
+                                .entry((pipe.to_string(), c.to_string()))
+                                .or_default() += 1;
                             continue;
                         }
                     }
@@ -983,25 +1165,139 @@ async fn clv_pipes_agree_with_reference_queries_on_generated_data() {
     let app = TestApp::spawn().await;
     let data = generate();
     ingest(&app, &data).await;
+    coverage(&app).await;
     let mut r = Report::default();
     let known = data.known_ids[7].clone();
+    // Exact timestamps present in the data, for inclusive bounds.
+    let reg_ts: String = sqlx::query_scalar(
+        "SELECT to_char(registration_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM customers \
+         WHERE registration_date < DATE '2023-06-30' ORDER BY registration_date DESC LIMIT 1 OFFSET 3",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    const EARLY: &str = "2022-02-10";
     let tx_only = data.tx_only_ids[3].clone();
 
     // customer_ltv
     let mut cases = vec![
-        P { limit: Some(10000), ..at(LATE) },
-        P { limit: Some(10000), ..at(MID) },
+        P {
+            limit: Some(10000),
+            ..at(LATE)
+        },
+        P {
+            limit: Some(10000),
+            ..at(MID)
+        },
         at(LATE), // default limit 100, ltv desc
-        P { limit: Some(10000), ..P::default() }, // as_of = today
-        P { country: s("US"), order_by: s("total_orders"), order_dir: s("asc"), limit: Some(50), offset: Some(10), ..at(LATE) },
-        P { segment: s("premium"), is_active: Some(1), margin: Some(0.35), order_by: s("historical_clv"), limit: Some(10000), ..at(LATE) },
-        P { acquisition_source: s("referral"), start_date: s("2022-06-01 00:00:00"), end_date: s("2023-03-31 23:59:59"), limit: Some(10000), ..at(MID) },
-        P { min_ltv: Some(500.0), order_by: s("avg_order_value"), order_dir: s("asc"), limit: Some(10000), ..at(LATE) },
-        P { is_active: Some(0), margin: Some(0.7), limit: Some(10000), ..at(MID) },
-        P { customer_id: s(&known), margin: Some(0.5), ..at(LATE) },
-        P { customer_id: s(&tx_only), ..at(LATE) },
-        P { country: s("DE"), segment: s("standard"), limit: Some(10000), ..at(LATE) },
+        P {
+            limit: Some(10000),
+            ..P::default()
+        }, // as_of = today
+        P {
+            country: s("US"),
+            order_by: s("total_orders"),
+            order_dir: s("asc"),
+            limit: Some(50),
+            offset: Some(10),
+            ..at(LATE)
+        },
+        P {
+            segment: s("premium"),
+            is_active: Some(1),
+            margin: Some(0.35),
+            order_by: s("historical_clv"),
+            limit: Some(10000),
+            ..at(LATE)
+        },
+        P {
+            acquisition_source: s("referral"),
+            start_date: s("2022-06-01 00:00:00"),
+            end_date: s("2023-03-31 23:59:59"),
+            limit: Some(10000),
+            ..at(MID)
+        },
+        P {
+            min_ltv: Some(500.0),
+            order_by: s("avg_order_value"),
+            order_dir: s("asc"),
+            limit: Some(10000),
+            ..at(LATE)
+        },
+        P {
+            is_active: Some(0),
+            margin: Some(0.7),
+            limit: Some(10000),
+            ..at(MID)
+        },
+        P {
+            customer_id: s(&known),
+            margin: Some(0.5),
+            ..at(LATE)
+        },
+        P {
+            customer_id: s(&tx_only),
+            ..at(LATE)
+        },
+        P {
+            country: s("DE"),
+            segment: s("standard"),
+            limit: Some(10000),
+            ..at(LATE)
+        },
     ];
+    cases.extend([
+        P {
+            order_by: s("registration_date"),
+            order_dir: s("asc"),
+            limit: Some(10000),
+            ..at(MID)
+        },
+        P {
+            order_by: s("first_purchase_date"),
+            order_dir: s("asc"),
+            limit: Some(10000),
+            ..at(LATE)
+        },
+        P {
+            order_by: s("days_since_last_purchase"),
+            limit: Some(10000),
+            ..at(MID)
+        },
+        P {
+            end_date: s(&reg_ts),
+            margin: Some(0.01),
+            limit: Some(10000),
+            ..at(LATE)
+        },
+        P {
+            start_date: s(&reg_ts),
+            margin: Some(1.0),
+            order_by: s("tenure_days"),
+            order_dir: s("asc"),
+            limit: Some(10000),
+            ..at(MID)
+        },
+        P {
+            start_date: s("2023-01-01"),
+            end_date: s("2023-06-30"),
+            limit: Some(10000),
+            ..at(LATE)
+        },
+        P {
+            limit: Some(10000),
+            ..at(EARLY)
+        },
+        P {
+            limit: Some(1),
+            offset: Some(0),
+            ..at(LATE)
+        },
+        P {
+            customer_id: s("nobody"),
+            ..at(LATE)
+        },
+    ]);
     for (i, col) in LTV_ORDER.iter().enumerate() {
         cases.push(P {
             order_by: s(col),
@@ -1020,15 +1316,49 @@ async fn clv_pipes_agree_with_reference_queries_on_generated_data() {
     for as_of in [LATE, MID] {
         for period in ["month", "quarter", "year"] {
             for basis in ["registration", "first_purchase"] {
-                cases.push(P { cohort_period: s(period), cohort_basis: s(basis), ..at(as_of) });
+                cases.push(P {
+                    cohort_period: s(period),
+                    cohort_basis: s(basis),
+                    ..at(as_of)
+                });
             }
         }
     }
     cases.push(at(LATE));
     cases.push(P::default());
-    cases.push(P { country: s("DE"), cohort_period: s("quarter"), ..at(LATE) });
-    cases.push(P { segment: s("premium"), acquisition_source: s("social"), cohort_basis: s("first_purchase"), ..at(LATE) });
-    cases.push(P { start_date: s("2022-03-01 00:00:00"), end_date: s("2023-02-28 23:59:59"), cohort_basis: s("first_purchase"), cohort_period: s("quarter"), ..at(MID) });
+    cases.push(at(EARLY));
+    cases.push(P {
+        cohort_period: s("quarter"),
+        ..at("2023-03-31")
+    });
+    cases.push(P {
+        cohort_period: s("year"),
+        cohort_basis: s("first_purchase"),
+        ..at("2024-01-01")
+    });
+    cases.push(P {
+        end_date: s(&reg_ts),
+        cohort_period: s("month"),
+        ..at(MID)
+    });
+    cases.push(P {
+        country: s("DE"),
+        cohort_period: s("quarter"),
+        ..at(LATE)
+    });
+    cases.push(P {
+        segment: s("premium"),
+        acquisition_source: s("social"),
+        cohort_basis: s("first_purchase"),
+        ..at(LATE)
+    });
+    cases.push(P {
+        start_date: s("2022-03-01 00:00:00"),
+        end_date: s("2023-02-28 23:59:59"),
+        cohort_basis: s("first_purchase"),
+        cohort_period: s("quarter"),
+        ..at(MID)
+    });
     for p in &cases {
         check(&app, &mut r, "ltv_by_cohort", p.clone()).await;
     }
@@ -1044,28 +1374,111 @@ async fn clv_pipes_agree_with_reference_queries_on_generated_data() {
 
     // customer_segmentation and its summary
     let mut cases = vec![
-        P { limit: Some(10000), ..at(LATE) },
+        P {
+            limit: Some(10000),
+            ..at(LATE)
+        },
         at(LATE),
-        P { limit: Some(10000), ..at(MID) },
-        P { limit: Some(10000), ..P::default() },
-        P { start_date: s("2023-01-01 00:00:00"), end_date: s("2024-06-30 23:59:59"), limit: Some(10000), ..at(LATE) },
-        P { start_date: s("2022-07-01 00:00:00"), limit: Some(10000), ..at(MID) },
-        P { country: s("US"), limit: Some(10000), ..at(LATE) },
-        P { segment: s("standard"), acquisition_source: s("organic_search"), limit: Some(10000), ..at(LATE) },
-        P { min_frequency: Some(5), limit: Some(10000), ..at(LATE) },
-        P { min_monetary: Some(750.0), limit: Some(20), ..at(LATE) },
-        P { min_frequency: Some(2), min_monetary: Some(100.5), country: s("DE"), limit: Some(10000), ..at(MID) },
+        P {
+            limit: Some(10000),
+            ..at(MID)
+        },
+        P {
+            limit: Some(10000),
+            ..P::default()
+        },
+        P {
+            start_date: s("2023-01-01 00:00:00"),
+            end_date: s("2024-06-30 23:59:59"),
+            limit: Some(10000),
+            ..at(LATE)
+        },
+        P {
+            start_date: s("2022-07-01 00:00:00"),
+            limit: Some(10000),
+            ..at(MID)
+        },
+        P {
+            country: s("US"),
+            limit: Some(10000),
+            ..at(LATE)
+        },
+        P {
+            segment: s("standard"),
+            acquisition_source: s("organic_search"),
+            limit: Some(10000),
+            ..at(LATE)
+        },
+        P {
+            min_frequency: Some(5),
+            limit: Some(10000),
+            ..at(LATE)
+        },
+        P {
+            end_date: s("2023-06-30 23:59:59"),
+            limit: Some(10000),
+            ..at(LATE)
+        },
+        P {
+            start_date: s("2023-07-01 00:00:00"),
+            end_date: s("2024-03-31"),
+            limit: Some(10000),
+            ..at(LATE)
+        },
+        P {
+            start_date: s("2023-06-30"),
+            limit: Some(10000),
+            ..at(MID)
+        },
+        P {
+            limit: Some(10000),
+            ..at(EARLY)
+        },
+        P {
+            end_date: s("2021-01-01 00:00:00"),
+            limit: Some(10000),
+            ..at(LATE)
+        },
+        P {
+            min_monetary: Some(750.0),
+            limit: Some(20),
+            ..at(LATE)
+        },
+        P {
+            min_frequency: Some(2),
+            min_monetary: Some(100.5),
+            country: s("DE"),
+            limit: Some(10000),
+            ..at(MID)
+        },
     ];
-    for seg in ["Champions", "Can't Lose Them", "Hibernating", "Potential Loyalist", "At Risk"] {
-        cases.push(P { segment_filter: s(seg), limit: Some(10000), ..at(LATE) });
+    for seg in [
+        "Champions",
+        "Can't Lose Them",
+        "Hibernating",
+        "Potential Loyalist",
+        "At Risk",
+    ] {
+        cases.push(P {
+            segment_filter: s(seg),
+            limit: Some(10000),
+            ..at(LATE)
+        });
     }
-    cases.push(P { segment_filter: s("Loyal Customers"), limit: Some(10000), ..at(MID) });
+    cases.push(P {
+        segment_filter: s("Loyal Customers"),
+        limit: Some(10000),
+        ..at(MID)
+    });
     for p in &cases {
         check(&app, &mut r, "customer_segmentation", p.clone()).await;
     }
     for p in &cases {
         if p.limit == Some(10000) {
-            let p = P { limit: None, ..p.clone() };
+            let p = P {
+                limit: None,
+                ..p.clone()
+            };
             check(&app, &mut r, "customer_segmentation_summary", p).await;
         }
     }
@@ -1075,15 +1488,51 @@ async fn clv_pipes_agree_with_reference_queries_on_generated_data() {
         at(LATE),
         at(MID),
         P::default(),
-        P { min_customers: Some(1), ..at(LATE) },
-        P { country: s("US"), min_customers: Some(3), ..at(LATE) },
-        P { segment: s("premium"), min_customers: Some(2), ..at(MID) },
-        P { acquisition_source: s("paid_search"), min_customers: Some(1), ..at(LATE) },
-        P { start_date: s("2022-01-01 00:00:00"), end_date: s("2023-06-30 23:59:59"), min_customers: Some(5), ..at(LATE) },
-        P { min_customers: Some(40), ..at(LATE) },
+        P {
+            min_customers: Some(1),
+            ..at(LATE)
+        },
+        P {
+            country: s("US"),
+            min_customers: Some(3),
+            ..at(LATE)
+        },
+        P {
+            segment: s("premium"),
+            min_customers: Some(2),
+            ..at(MID)
+        },
+        P {
+            acquisition_source: s("paid_search"),
+            min_customers: Some(1),
+            ..at(LATE)
+        },
+        P {
+            start_date: s("2022-01-01 00:00:00"),
+            end_date: s("2023-06-30 23:59:59"),
+            min_customers: Some(5),
+            ..at(LATE)
+        },
+        P {
+            min_customers: Some(40),
+            ..at(LATE)
+        },
+        P {
+            min_customers: Some(1),
+            ..at(EARLY)
+        },
+        P {
+            end_date: s(&reg_ts),
+            min_customers: Some(1),
+            ..at(MID)
+        },
     ];
     for f in FACTORS.iter().chain(["correlation"].iter()) {
-        cases.push(P { factor: s(f), min_customers: Some(2), ..at(LATE) });
+        cases.push(P {
+            factor: s(f),
+            min_customers: Some(2),
+            ..at(LATE)
+        });
     }
     for p in cases {
         check(&app, &mut r, "ltv_influencing_factors", p).await;
@@ -1094,10 +1543,25 @@ async fn clv_pipes_agree_with_reference_queries_on_generated_data() {
         at(LATE),
         at(MID),
         P::default(),
-        P { country: s("US"), ..at(LATE) },
-        P { segment: s("premium"), ..at(MID) },
-        P { acquisition_source: s("email"), ..at(LATE) },
-        P { country: s("GB"), segment: s("basic"), ..at(LATE) },
+        P {
+            country: s("US"),
+            ..at(LATE)
+        },
+        P {
+            segment: s("premium"),
+            ..at(MID)
+        },
+        P {
+            acquisition_source: s("email"),
+            ..at(LATE)
+        },
+        P {
+            country: s("GB"),
+            segment: s("basic"),
+            ..at(LATE)
+        },
+        at(EARLY),
+        at("2023-12-31"),
     ] {
         check(&app, &mut r, "ltv_overview", p).await;
     }
@@ -1105,20 +1569,84 @@ async fn clv_pipes_agree_with_reference_queries_on_generated_data() {
     // The report.
     let mut out = String::from("\nCLV pipes vs reference queries\n");
     for (pipe, (n, failed)) in &r.per_pipe {
+        let (rows, fewest) = r.rows[pipe];
         writeln!(
             out,
-            "  {pipe:32} {}: {} of {n} cases differ",
+            "  {pipe:32} {}: {} of {n} cases differ ({rows} expected rows, fewest in a case {fewest})",
             if *failed == 0 { "PASS" } else { "FAIL" },
             failed
         )
         .unwrap();
     }
     for ((pipe, col), n) in &r.alt_used {
-        writeln!(out, "  note: {pipe}.{col} is rounded to 2 decimals ({n} values)").unwrap();
+        writeln!(
+            out,
+            "  note: {pipe}.{col} is rounded to 2 decimals ({n} values)"
+        )
+        .unwrap();
     }
     for f in &r.failures {
         write!(out, "\n  {f}").unwrap();
     }
     eprintln!("{out}");
     assert!(r.failures.is_empty(), "{out}");
+}
+
+/// A minimal case: an empty-string category or channel is a value of its own; only
+/// null counts as 'unknown' (CLV_PIPES.md, ltv_influencing_factors).
+#[tokio::test]
+async fn influencing_factors_edge_cases_by_the_contract() {
+    let app = TestApp::spawn().await;
+    let c = r#"{"customer_id":"c1","registration_date":"2023-01-01 00:00:00"}"#;
+    app.post_events("customers", c).await;
+    let tx = [
+        r#"{"transaction_id":"t1","customer_id":"c1","transaction_date":"2023-02-01 10:00:00","amount":50,"product_category":""}"#,
+        r#"{"transaction_id":"t2","customer_id":"c1","transaction_date":"2023-02-02 10:00:00","amount":30}"#,
+        r#"{"transaction_id":"t3","customer_id":"c1","transaction_date":"2023-02-03 10:00:00","amount":60,"product_category":"books"}"#,
+    ];
+    app.post_events("transactions", tx.join("\n")).await;
+    let ia = [
+        r#"{"interaction_id":"i1","customer_id":"c1","interaction_date":"2023-02-01 10:00:00","channel":""}"#,
+        r#"{"interaction_id":"i2","customer_id":"c1","interaction_date":"2023-02-02 10:00:00"}"#,
+        r#"{"interaction_id":"i3","customer_id":"c1","interaction_date":"2023-02-03 10:00:00","channel":"web"}"#,
+        r#"{"interaction_id":"i4","customer_id":"c1","interaction_date":"2023-02-04 10:00:00","channel":"web"}"#,
+    ];
+    app.post_events("customer_interactions", ia.join("\n"))
+        .await;
+    let mut wrong = Vec::new();
+    for (factor, expected) in [("top_category", "books"), ("primary_channel", "web")] {
+        let (status, body) = app
+            .get(&format!("/v0/pipes/ltv_influencing_factors.json?as_of=2024-01-01&min_customers=1&factor={factor}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["data"][0]["value"] != expected {
+            wrong.push(format!(
+                "{factor}: expected {expected}, got {}",
+                body["data"][0]["value"]
+            ));
+        }
+    }
+    // Five correlation rows always; null (customers 0) where nobody has the value:
+    // here nobody has an age or a satisfaction score.
+    let (_, body) = app
+        .get("/v0/pipes/ltv_influencing_factors.json?as_of=2024-01-01&factor=correlation")
+        .await;
+    let values: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_str().unwrap())
+        .collect();
+    if values
+        != [
+            "age",
+            "avg_satisfaction",
+            "interactions",
+            "support_contacts",
+            "tenure_days",
+        ]
+    {
+        wrong.push(format!("correlation rows: {values:?}"));
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }
