@@ -41,11 +41,19 @@ struct Data {
 /// (mean ~10) at uniform times after registering, log-normal amounts, ~5% refunds.
 fn generate(n: usize, seed: u64) -> Data {
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut d = Data { customers: Vec::new(), transactions: Vec::new(), interactions: Vec::new() };
+    let mut d = Data {
+        customers: Vec::new(),
+        transactions: Vec::new(),
+        interactions: Vec::new(),
+    };
     let (mut tx, mut ix) = (0usize, 0usize);
     for i in 0..n {
         let reg = START + rng.random_range(0..(END - START - DAY));
-        let age = if rng.random_bool(0.05) { "null".to_string() } else { rng.random_range(16..80).to_string() };
+        let age = if rng.random_bool(0.05) {
+            "null".to_string()
+        } else {
+            rng.random_range(16..80).to_string()
+        };
         let gender = pick(&mut rng, &["\"F\"", "\"M\"", "null"]);
         d.customers.push(format!(
             r#"{{"customer_id":"c{i}","registration_date":"{}","country":"{}","city":"x","age":{age},"gender":{gender},"acquisition_source":"{}","segment":"{}","is_active":{}}}"#,
@@ -75,7 +83,11 @@ fn generate(n: usize, seed: u64) -> Data {
         }
         for _ in 0..rng.random_range(0..6) {
             let at = reg + rng.random_range(0..(END - reg));
-            let score = if rng.random_bool(0.4) { "null".to_string() } else { rng.random_range(1..=5).to_string() };
+            let score = if rng.random_bool(0.4) {
+                "null".to_string()
+            } else {
+                rng.random_range(1..=5).to_string()
+            };
             d.interactions.push(format!(
                 r#"{{"interaction_id":"i{ix}","customer_id":"c{i}","interaction_date":"{}","interaction_type":"{}","channel":"{}","duration_seconds":{},"satisfaction_score":{score}}}"#,
                 ts(at),
@@ -95,7 +107,12 @@ fn normal(rng: &mut StdRng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
-async fn load(client: &reqwest::Client, base: &str, ds: &str, lines: &[String]) -> anyhow::Result<f64> {
+async fn load(
+    client: &reqwest::Client,
+    base: &str,
+    ds: &str,
+    lines: &[String],
+) -> anyhow::Result<f64> {
     let started = Instant::now();
     for chunk in lines.chunks(BATCH) {
         let resp = client
@@ -104,9 +121,16 @@ async fn load(client: &reqwest::Client, base: &str, ds: &str, lines: &[String]) 
             .body(chunk.join("\n"))
             .send()
             .await?;
-        anyhow::ensure!(resp.status().is_success(), "load {ds}: {}", resp.text().await?);
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "load {ds}: {}",
+            resp.text().await?
+        );
         let body: serde_json::Value = resp.json().await?;
-        anyhow::ensure!(body["quarantined_rows"] == 0, "load {ds}: rows quarantined: {body}");
+        anyhow::ensure!(
+            body["quarantined_rows"] == 0,
+            "load {ds}: rows quarantined: {body}"
+        );
     }
     Ok(lines.len() as f64 / started.elapsed().as_secs_f64())
 }
@@ -227,13 +251,17 @@ fn summary(samples: &mut [Duration]) -> (f64, f64) {
 /// rollups existed) into a copy of the transactions table.
 async fn plain_insert_rate(pool: &sqlx::PgPool, lines: &[String]) -> anyhow::Result<f64> {
     use ltv_pipes::ingest::{validate, Datasource, Rows};
-    sqlx::query("CREATE TABLE IF NOT EXISTS bench_plain_transactions (LIKE transactions INCLUDING ALL)")
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS bench_plain_transactions (LIKE transactions INCLUDING ALL)",
+    )
+    .execute(pool)
+    .await?;
     let mut elapsed = Duration::ZERO;
     for chunk in lines.chunks(BATCH) {
         let (rows, _) = validate(Datasource::Transactions, chunk.join("\n").as_bytes());
-        let Rows::Transactions(rows) = rows else { unreachable!() };
+        let Rows::Transactions(rows) = rows else {
+            unreachable!()
+        };
         let t = Instant::now();
         sqlx::query(
             "INSERT INTO bench_plain_transactions (transaction_id, customer_id, transaction_date, amount,
@@ -290,14 +318,23 @@ async fn main() -> anyhow::Result<()> {
     );
     let c = load(&client, &server.base, "customers", &data.customers).await?;
     let tx = load(&client, &server.base, "transactions", &data.transactions).await?;
-    let ix = load(&client, &server.base, "customer_interactions", &data.interactions).await?;
+    let ix = load(
+        &client,
+        &server.base,
+        "customer_interactions",
+        &data.interactions,
+    )
+    .await?;
     println!("Events API load ({BATCH}-line NDJSON): customers {c:.0} rows/s, transactions {tx:.0} rows/s, interactions {ix:.0} rows/s");
     sqlx::query("VACUUM ANALYZE").execute(&server.pool).await?;
 
     // New data arrives: 100,000 more transactions (or 10% of them), through the
     // real path with rollups, and the same rows inserted plainly.
     let extra = generate(customers / 10, seed + 1).transactions;
-    let extra: Vec<String> = extra.iter().map(|l| l.replace("\"transaction_id\":\"t", "\"transaction_id\":\"n")).collect();
+    let extra: Vec<String> = extra
+        .iter()
+        .map(|l| l.replace("\"transaction_id\":\"t", "\"transaction_id\":\"n"))
+        .collect();
     let plain = plain_insert_rate(&server.pool, &extra).await?;
     let rolled = rollup_insert_rate(&server.pool, &extra).await?;
     println!(
@@ -324,7 +361,10 @@ async fn main() -> anyhow::Result<()> {
             resp.bytes().await?;
             let p = t.elapsed();
             let t = Instant::now();
-            sqlx::query(&sql).bind(day_end).fetch_all(&server.pool).await?;
+            sqlx::query(&sql)
+                .bind(day_end)
+                .fetch_all(&server.pool)
+                .await?;
             let r = t.elapsed();
             if i >= 2 {
                 pipe.push(p);
@@ -333,14 +373,20 @@ async fn main() -> anyhow::Result<()> {
         }
         let (p50, p95) = summary(&mut pipe);
         let (r50, r95) = summary(&mut raw);
-        println!("| {name} | {p50:.1} | {p95:.1} | {r50:.1} | {r95:.1} | {:.1}× |", r50 / p50);
+        println!(
+            "| {name} | {p50:.1} | {p95:.1} | {r50:.1} | {r95:.1} | {:.1}× |",
+            r50 / p50
+        );
     }
     server.stop().await
 }
 
 fn ltv_day_end_today() -> chrono::DateTime<chrono::Utc> {
     let today = chrono::Utc::now().date_naive();
-    (today + chrono::Days::new(1)).and_hms_opt(0, 0, 0).expect("midnight").and_utc()
+    (today + chrono::Days::new(1))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
 }
 
 /// `--explain`: the plan of each CLV pipe's default call (for tuning).
