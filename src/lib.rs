@@ -6,6 +6,7 @@
 //! - [`db`]: the pool, the embedded PostgreSQL cluster, migrations, readiness.
 //! - [`auth`]: tokens and scopes (no HTTP).
 //! - [`ingest`]: bodies → validated rows + quarantine, one transaction (no HTTP).
+//! - [`forecast`]: BG/NBD + Gamma-Gamma models and the discounted CLV (pure: no I/O).
 //! - [`pipes`]: pipe files → validated parameters → bound SQL → rows → JSON/CSV/NDJSON.
 //! - [`http`]: the router, handlers, middleware and the one error type that maps to status codes.
 //! - [`app`]: start-up and shutdown, shared by `serve` and the tests.
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod forecast;
 pub mod http;
 pub mod ingest;
 pub mod pipes;
