@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod clv_golden;
 mod clv_reference;
 mod durability;
 mod events;
