@@ -15,6 +15,9 @@ CREATE TABLE customer_day_category (
     -- Earliest and latest purchase timestamps of the day (null: no purchase).
     first_purchase_at timestamptz,
     last_purchase_at  timestamptz,
+    -- Months since year 0 (year * 12 + month - 1): periods by integer arithmetic.
+    month_idx         integer     GENERATED ALWAYS AS
+                      ((extract(year FROM day) * 12 + extract(month FROM day) - 1)::integer) STORED,
     PRIMARY KEY (customer_id, day, category)
 );
 -- max(day) is the freshness watermark: one index probe.
@@ -57,6 +60,16 @@ AS $$ SELECT (as_of + 1)::timestamp AT TIME ZONE 'UTC' $$;
 CREATE FUNCTION ltv_utc_day(ts timestamptz) RETURNS date
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT (ts AT TIME ZONE 'UTC')::date $$;
+
+-- Months since year 0 of a date, as customer_day_category.month_idx.
+CREATE FUNCTION ltv_month_idx(d date) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT (extract(year FROM d) * 12 + extract(month FROM d) - 1)::integer $$;
+
+-- Months per period.
+CREATE FUNCTION ltv_period_months(period text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT CASE period WHEN 'month' THEN 1 WHEN 'quarter' THEN 3 ELSE 12 END $$;
 
 -- Whole calendar periods from the period of `a` to the period of `b`.
 CREATE FUNCTION ltv_period_diff(a date, b date, period text) RETURNS integer
