@@ -346,7 +346,11 @@ async fn main() -> anyhow::Result<()> {
 
     if std::env::args().any(|a| a == "--serve") {
         // For tuning: keep the loaded server up (Ctrl-C ends it; the cluster stops with it).
-        println!("serving {} (token {TOKEN}); database: {:?}", server.base, server.pool.connect_options().get_host());
+        println!(
+            "serving {} (token {TOKEN}); database: {:?}",
+            server.base,
+            server.pool.connect_options().get_host()
+        );
         tokio::signal::ctrl_c().await?;
         return server.stop().await;
     }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod clv_params;
 mod clv_reference;
 mod durability;
 mod events;
