@@ -52,6 +52,28 @@ CREATE TABLE customer_summary (
     satisfaction_n    bigint  NOT NULL DEFAULT 0
 );
 
+-- All-time purchases per customer and category, and interactions per customer
+-- and channel: what keeps customer_summary.top_category / primary_channel exact.
+CREATE TABLE customer_category_total (
+    customer_id text    NOT NULL,
+    category    text    NOT NULL,
+    purchases   bigint  NOT NULL,
+    gross       numeric NOT NULL,
+    PRIMARY KEY (customer_id, category)
+);
+
+CREATE TABLE customer_channel_total (
+    customer_id  text   NOT NULL,
+    channel      text   NOT NULL,
+    interactions bigint NOT NULL,
+    PRIMARY KEY (customer_id, channel)
+);
+
+-- The category with most gross purchase revenue ('' = none given; ties to the
+-- alphabetically first, '' ranking as 'unknown') and the channel of most
+-- interactions, all time; null without purchases / interactions.
+ALTER TABLE customer_summary ADD COLUMN top_category text, ADD COLUMN primary_channel text;
+
 -- Pipes compare dates in UTC whatever the server's TimeZone.
 CREATE FUNCTION ltv_day_end(as_of date) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -175,3 +197,10 @@ FROM interaction_day GROUP BY customer_id
 ON CONFLICT (customer_id) DO UPDATE SET
     interactions = EXCLUDED.interactions, support_contacts = EXCLUDED.support_contacts,
     satisfaction_sum = EXCLUDED.satisfaction_sum, satisfaction_n = EXCLUDED.satisfaction_n;
+
+INSERT INTO customer_category_total
+SELECT customer_id, category, sum(purchases), sum(gross)
+FROM customer_day_category WHERE purchases > 0 GROUP BY 1, 2;
+
+INSERT INTO customer_channel_total
+SELECT customer_id, channel, sum(interactions) FROM interaction_day GROUP BY 1, 2;
