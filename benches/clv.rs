@@ -344,6 +344,16 @@ async fn main() -> anyhow::Result<()> {
     );
     sqlx::query("ANALYZE").execute(&server.pool).await?;
 
+    if std::env::args().any(|a| a == "--serve") {
+        // For tuning: keep the loaded server up (Ctrl-C ends it; the cluster stops with it).
+        println!(
+            "serving {} (token {TOKEN}); database: {:?}",
+            server.base,
+            server.pool.connect_options().get_host()
+        );
+        tokio::signal::ctrl_c().await?;
+        return server.stop().await;
+    }
     if std::env::args().any(|a| a == "--explain") {
         explain_pipes(&server.pool).await?;
     }

@@ -15,6 +15,9 @@ CREATE TABLE customer_day_category (
     -- Earliest and latest purchase timestamps of the day (null: no purchase).
     first_purchase_at timestamptz,
     last_purchase_at  timestamptz,
+    -- Months since year 0 (year * 12 + month - 1): periods by integer arithmetic.
+    month_idx         integer     GENERATED ALWAYS AS
+                      ((extract(year FROM day) * 12 + extract(month FROM day) - 1)::integer) STORED,
     PRIMARY KEY (customer_id, day, category)
 );
 -- max(day) is the freshness watermark: one index probe.
@@ -49,6 +52,28 @@ CREATE TABLE customer_summary (
     satisfaction_n    bigint  NOT NULL DEFAULT 0
 );
 
+-- All-time purchases per customer and category, and interactions per customer
+-- and channel: what keeps customer_summary.top_category / primary_channel exact.
+CREATE TABLE customer_category_total (
+    customer_id text    NOT NULL,
+    category    text    NOT NULL,
+    purchases   bigint  NOT NULL,
+    gross       numeric NOT NULL,
+    PRIMARY KEY (customer_id, category)
+);
+
+CREATE TABLE customer_channel_total (
+    customer_id  text   NOT NULL,
+    channel      text   NOT NULL,
+    interactions bigint NOT NULL,
+    PRIMARY KEY (customer_id, channel)
+);
+
+-- The category with most gross purchase revenue ('' = none given; ties to the
+-- alphabetically first, '' ranking as 'unknown') and the channel of most
+-- interactions, all time; null without purchases / interactions.
+ALTER TABLE customer_summary ADD COLUMN top_category text, ADD COLUMN primary_channel text;
+
 -- Pipes compare dates in UTC whatever the server's TimeZone.
 CREATE FUNCTION ltv_day_end(as_of date) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -57,6 +82,16 @@ AS $$ SELECT (as_of + 1)::timestamp AT TIME ZONE 'UTC' $$;
 CREATE FUNCTION ltv_utc_day(ts timestamptz) RETURNS date
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT (ts AT TIME ZONE 'UTC')::date $$;
+
+-- Months since year 0 of a date, as customer_day_category.month_idx.
+CREATE FUNCTION ltv_month_idx(d date) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT (extract(year FROM d) * 12 + extract(month FROM d) - 1)::integer $$;
+
+-- Months per period.
+CREATE FUNCTION ltv_period_months(period text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT CASE period WHEN 'month' THEN 1 WHEN 'quarter' THEN 3 ELSE 12 END $$;
 
 -- Whole calendar periods from the period of `a` to the period of `b`.
 CREATE FUNCTION ltv_period_diff(a date, b date, period text) RETURNS integer
@@ -162,3 +197,10 @@ FROM interaction_day GROUP BY customer_id
 ON CONFLICT (customer_id) DO UPDATE SET
     interactions = EXCLUDED.interactions, support_contacts = EXCLUDED.support_contacts,
     satisfaction_sum = EXCLUDED.satisfaction_sum, satisfaction_n = EXCLUDED.satisfaction_n;
+
+INSERT INTO customer_category_total
+SELECT customer_id, category, sum(purchases), sum(gross)
+FROM customer_day_category WHERE purchases > 0 GROUP BY 1, 2;
+
+INSERT INTO customer_channel_total
+SELECT customer_id, channel, sum(interactions) FROM interaction_day GROUP BY 1, 2;

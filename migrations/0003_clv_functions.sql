@@ -104,3 +104,30 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
   SELECT (sorted[(cardinality(sorted) + 1) / 2] + sorted[(cardinality(sorted) + 2) / 2]) / 2
 $$;
+
+-- Recomputes customer_summary.top_category / primary_channel for `ids` from the
+-- all-time totals (ingestion calls these for the customers of each batch).
+CREATE FUNCTION ltv_refresh_top_category(ids text[]) RETURNS void
+LANGUAGE sql VOLATILE
+AS $$
+  UPDATE customer_summary s SET top_category = x.category
+  FROM (SELECT DISTINCT ON (customer_id) customer_id, category
+        FROM customer_category_total
+        WHERE customer_id = ANY (ids) AND purchases > 0
+        ORDER BY customer_id, gross DESC, CASE WHEN category = '' THEN 'unknown' ELSE category END) x
+  WHERE s.customer_id = x.customer_id
+$$;
+
+CREATE FUNCTION ltv_refresh_primary_channel(ids text[]) RETURNS void
+LANGUAGE sql VOLATILE
+AS $$
+  UPDATE customer_summary s SET primary_channel = x.channel
+  FROM (SELECT DISTINCT ON (customer_id) customer_id, channel
+        FROM customer_channel_total
+        WHERE customer_id = ANY (ids)
+        ORDER BY customer_id, interactions DESC, CASE WHEN channel = '' THEN 'unknown' ELSE channel END) x
+  WHERE s.customer_id = x.customer_id
+$$;
+
+SELECT ltv_refresh_top_category(array_agg(DISTINCT customer_id)) FROM customer_category_total;
+SELECT ltv_refresh_primary_channel(array_agg(DISTINCT customer_id)) FROM customer_channel_total;

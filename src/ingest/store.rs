@@ -128,6 +128,12 @@ async fn insert_transactions(
              gross = d.gross + EXCLUDED.gross, refunded = d.refunded + EXCLUDED.refunded,
              first_purchase_at = LEAST(d.first_purchase_at, EXCLUDED.first_purchase_at),
              last_purchase_at = GREATEST(d.last_purchase_at, EXCLUDED.last_purchase_at)
+         ), categories AS (
+           INSERT INTO customer_category_total AS c
+           SELECT customer_id, category, count(*), sum(amount)
+           FROM t WHERE NOT r GROUP BY 1, 2 ORDER BY 1, 2
+           ON CONFLICT (customer_id, category) DO UPDATE SET
+             purchases = c.purchases + EXCLUDED.purchases, gross = c.gross + EXCLUDED.gross
          )
          INSERT INTO customer_summary AS s
            (customer_id, purchases, refunds, gross, refunded, first_purchase_at, last_purchase_at)
@@ -149,8 +155,15 @@ async fn insert_transactions(
     .bind(rows.iter().map(|r| r.transaction_type.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.payment_method.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.is_refund).collect::<Vec<_>>())
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    // A separate statement: it must see the totals the statement above wrote.
+    sqlx::query("SELECT ltv_refresh_top_category($1)")
+        .bind(distinct_customers(
+            rows.iter().map(|r| r.customer_id.as_str()),
+        ))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -184,6 +197,10 @@ async fn insert_interactions(
              support_contacts = d.support_contacts + EXCLUDED.support_contacts,
              satisfaction_sum = d.satisfaction_sum + EXCLUDED.satisfaction_sum,
              satisfaction_n = d.satisfaction_n + EXCLUDED.satisfaction_n
+         ), channels AS (
+           INSERT INTO customer_channel_total AS c
+           SELECT customer_id, channel, count(*) FROM i GROUP BY 1, 2 ORDER BY 1, 2
+           ON CONFLICT (customer_id, channel) DO UPDATE SET interactions = c.interactions + EXCLUDED.interactions
          )
          INSERT INTO customer_summary AS s
            (customer_id, interactions, support_contacts, satisfaction_sum, satisfaction_n)
@@ -203,9 +220,23 @@ async fn insert_interactions(
     .bind(rows.iter().map(|r| r.channel.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.duration_seconds).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.satisfaction_score).collect::<Vec<_>>())
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    sqlx::query("SELECT ltv_refresh_primary_channel($1)")
+        .bind(distinct_customers(
+            rows.iter().map(|r| r.customer_id.as_str()),
+        ))
+        .execute(conn)
+        .await?;
     Ok(())
+}
+
+/// The batch's customer ids, each once, sorted (a stable lock order).
+fn distinct_customers<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut ids: Vec<String> = ids.map(str::to_string).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 async fn quarantine(

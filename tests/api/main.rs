@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod clv_golden;
+mod clv_params;
 mod clv_reference;
 mod durability;
 mod events;
