@@ -142,10 +142,9 @@ fn expect_rows(what: &str, got: &[Value], expected: Value) {
         for (k, ev) in e.as_object().unwrap() {
             match g.get(k) {
                 None => problems.push(format!("row {i}: no column '{k}'")),
-                Some(gv) if !same(gv, ev) => problems.push(format!(
-                    "row {i} ({}): {k} = {gv}, expected {ev}",
-                    label(g)
-                )),
+                Some(gv) if !same(gv, ev) => {
+                    problems.push(format!("row {i} ({}): {k} = {gv}, expected {ev}", label(g)))
+                }
                 _ => {}
             }
         }
@@ -154,18 +153,28 @@ fn expect_rows(what: &str, got: &[Value], expected: Value) {
         panic!(
             "{what}:\n  {}\nanswer:\n{}",
             problems.join("\n  "),
-            got.iter().map(|r| format!("  {r}")).collect::<Vec<_>>().join("\n")
+            got.iter()
+                .map(|r| format!("  {r}"))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
 }
 
 /// What identifies a row in a failure message.
 fn label(row: &Value) -> String {
-    ["customer_id", "cohort", "period_number", "rfm_segment", "factor", "value"]
-        .iter()
-        .filter_map(|k| row.get(*k).map(|v| format!("{k}={v}")))
-        .collect::<Vec<_>>()
-        .join(" ")
+    [
+        "customer_id",
+        "cohort",
+        "period_number",
+        "rfm_segment",
+        "factor",
+        "value",
+    ]
+    .iter()
+    .filter_map(|k| row.get(*k).map(|v| format!("{k}={v}")))
+    .collect::<Vec<_>>()
+    .join(" ")
 }
 
 /// Just the ids (or any text column), in order.
@@ -228,16 +237,32 @@ async fn refunds_reduce_ltv_but_not_gross_revenue() {
     let app = golden().await;
     for (id, exp) in [
         // is_refund = 1 with transaction_type 'purchase'
-        ("c01", json!({"total_orders": 2, "refund_count": 1, "gross_revenue": 150.0, "refunded_amount": 60.0, "ltv": 90.0, "avg_order_value": 75.0})),
+        (
+            "c01",
+            json!({"total_orders": 2, "refund_count": 1, "gross_revenue": 150.0, "refunded_amount": 60.0, "ltv": 90.0, "avg_order_value": 75.0}),
+        ),
         // transaction_type 'refund' with is_refund = 0 is a refund too
-        ("c02", json!({"total_orders": 2, "refund_count": 1, "gross_revenue": 80.0, "refunded_amount": 10.0, "ltv": 70.0, "avg_order_value": 40.0})),
+        (
+            "c02",
+            json!({"total_orders": 2, "refund_count": 1, "gross_revenue": 80.0, "refunded_amount": 10.0, "ltv": 70.0, "avg_order_value": 40.0}),
+        ),
         // both flags on one row: one refund, not two
-        ("c07", json!({"total_orders": 1, "refund_count": 1, "gross_revenue": 200.0, "refunded_amount": 200.0, "ltv": 0.0, "avg_order_value": 200.0})),
+        (
+            "c07",
+            json!({"total_orders": 1, "refund_count": 1, "gross_revenue": 200.0, "refunded_amount": 200.0, "ltv": 0.0, "avg_order_value": 200.0}),
+        ),
         // no purchase: avg_order_value is null, not 0
-        ("c03", json!({"total_orders": 0, "refund_count": 0, "gross_revenue": 0.0, "refunded_amount": 0.0, "ltv": 0.0, "avg_order_value": null})),
+        (
+            "c03",
+            json!({"total_orders": 0, "refund_count": 0, "gross_revenue": 0.0, "refunded_amount": 0.0, "ltv": 0.0, "avg_order_value": null}),
+        ),
     ] {
         let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&customer_id={id}")).await;
-        expect_rows(&format!("customer_ltv customer_id={id}"), &rows, json!([exp]));
+        expect_rows(
+            &format!("customer_ltv customer_id={id}"),
+            &rows,
+            json!([exp]),
+        );
     }
 }
 
@@ -246,7 +271,12 @@ async fn margin_scales_historical_clv_only() {
     let app = golden().await;
     // historical_clv = ltv × 0.35: 240→84, 100→35, 90→31.5, 70→24.5, 60→21, 25→8.75, 0→0.
     // Ordered by historical_clv desc, ties by customer_id; ltv and gross unchanged.
-    let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&margin=0.35&order_by=historical_clv")).await;
+    let rows = pipe(
+        &app,
+        "customer_ltv",
+        &format!("{AS_OF}&margin=0.35&order_by=historical_clv"),
+    )
+    .await;
     expect_rows(
         "customer_ltv margin=0.35",
         &rows,
@@ -283,13 +313,23 @@ async fn attribute_filters_exclude_transaction_only_customers() {
         ]),
     );
     // segment=premium & is_active=1: c01, c04, c08, c11 (c06 is inactive).
-    let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&segment=premium&is_active=1")).await;
+    let rows = pipe(
+        &app,
+        "customer_ltv",
+        &format!("{AS_OF}&segment=premium&is_active=1"),
+    )
+    .await;
     assert_eq!(column(&rows, "customer_id"), ["c11", "c04", "c01", "c08"]);
     // is_active=0: c06 (60), c03 (0).
     let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&is_active=0")).await;
     assert_eq!(column(&rows, "customer_id"), ["c06", "c03"]);
     // acquisition_source=ads: c01 90, c06 60, c09 25, c03 0.
-    let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&acquisition_source=ads")).await;
+    let rows = pipe(
+        &app,
+        "customer_ltv",
+        &format!("{AS_OF}&acquisition_source=ads"),
+    )
+    .await;
     assert_eq!(column(&rows, "customer_id"), ["c01", "c06", "c09", "c03"]);
     // start_date/end_date bound registration_date inclusively: 2024-02-01 … 2024-03-03 00:00:00
     // takes c03 (02-05), c05 (02-14) and c06 (exactly 03-03 00:00:00); not c01/c02 (January).
@@ -345,40 +385,70 @@ async fn min_ltv_and_order_by_put_nulls_last_then_customer_id() {
     assert_eq!(column(&rows, "customer_id"), ["c11", "c04", "c01", "c05"]);
     // avg_order_value asc: 20 c06, 25 c09, 40 c02, 50 c04, 60 x01, 75 c01, 80 c11,
     // 90 c05, 200 c07, then the nulls (c03, c08) by id.
-    let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&order_by=avg_order_value&order_dir=asc")).await;
+    let rows = pipe(
+        &app,
+        "customer_ltv",
+        &format!("{AS_OF}&order_by=avg_order_value&order_dir=asc"),
+    )
+    .await;
     assert_eq!(
         column(&rows, "customer_id"),
         ["c06", "c09", "c02", "c04", "x01", "c01", "c11", "c05", "c07", "c03", "c08"]
     );
     // tenure_days desc: 238 c11, 172 c01, 162 c02, 146 c03, 137 c05, 119 c06, 81 c04,
     // 60 c07, 41 c08, 15 c09, null x01 last.
-    let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&order_by=tenure_days")).await;
+    let rows = pipe(
+        &app,
+        "customer_ltv",
+        &format!("{AS_OF}&order_by=tenure_days"),
+    )
+    .await;
     assert_eq!(
         column(&rows, "customer_id"),
         ["c11", "c01", "c02", "c03", "c05", "c06", "c04", "c07", "c08", "c09", "x01"]
     );
     // days_since_last_purchase asc: 0 c06, 10 c09, 51 c02, 56 x01, 59 c07, 76 c04, 90 c11,
     // 121 c01 and c05 (tie → id), nulls c03, c08.
-    let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&order_by=days_since_last_purchase&order_dir=asc")).await;
+    let rows = pipe(
+        &app,
+        "customer_ltv",
+        &format!("{AS_OF}&order_by=days_since_last_purchase&order_dir=asc"),
+    )
+    .await;
     assert_eq!(
         column(&rows, "customer_id"),
         ["c06", "c09", "c02", "x01", "c07", "c04", "c11", "c01", "c05", "c03", "c08"]
     );
     // total_orders desc: 3 (c06, c11), 2 (c01, c02, c04), 1 (c05, c07, c09, x01), 0 (c03, c08).
-    let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&order_by=total_orders")).await;
+    let rows = pipe(
+        &app,
+        "customer_ltv",
+        &format!("{AS_OF}&order_by=total_orders"),
+    )
+    .await;
     assert_eq!(
         column(&rows, "customer_id"),
         ["c06", "c11", "c01", "c02", "c04", "c05", "c07", "c09", "x01", "c03", "c08"]
     );
     // first_purchase_date asc: c11 2023-11-20, c01 01-15, c02 02-10, c05 03-01, c06 03-05,
     // c04 03-20, c07 05-02, x01 05-05, c09 06-20, nulls c03, c08.
-    let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&order_by=first_purchase_date&order_dir=asc")).await;
+    let rows = pipe(
+        &app,
+        "customer_ltv",
+        &format!("{AS_OF}&order_by=first_purchase_date&order_dir=asc"),
+    )
+    .await;
     assert_eq!(
         column(&rows, "customer_id"),
         ["c11", "c01", "c02", "c05", "c06", "c04", "c07", "x01", "c09", "c03", "c08"]
     );
     // refunded_amount desc: 200 c07, 60 c01, 10 c02, then the zeros by id.
-    let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&order_by=refunded_amount&limit=4")).await;
+    let rows = pipe(
+        &app,
+        "customer_ltv",
+        &format!("{AS_OF}&order_by=refunded_amount&limit=4"),
+    )
+    .await;
     assert_eq!(column(&rows, "customer_id"), ["c07", "c01", "c02", "c03"]);
 }
 
@@ -398,22 +468,42 @@ async fn events_after_as_of_are_ignored() {
     // At 2024-06-30: c04's 500 (07-05), c09's 999 (07-01 00:00:00) and c10 (registered
     // 07-10, bought 07-12) do not exist yet.
     let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&customer_id=c04")).await;
-    expect_rows("c04 at 06-30", &rows, json!([{"customer_id": "c04", "total_orders": 2, "ltv": 100.0, "last_purchase_date": "2024-04-15 12:00:00"}]));
+    expect_rows(
+        "c04 at 06-30",
+        &rows,
+        json!([{"customer_id": "c04", "total_orders": 2, "ltv": 100.0, "last_purchase_date": "2024-04-15 12:00:00"}]),
+    );
     let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&customer_id=c09")).await;
-    expect_rows("c09 at 06-30", &rows, json!([{"customer_id": "c09", "total_orders": 1, "ltv": 25.0, "last_purchase_date": "2024-06-20 10:00:00"}]));
+    expect_rows(
+        "c09 at 06-30",
+        &rows,
+        json!([{"customer_id": "c09", "total_orders": 1, "ltv": 25.0, "last_purchase_date": "2024-06-20 10:00:00"}]),
+    );
     let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&customer_id=c10")).await;
     assert!(rows.is_empty(), "c10 registered after as_of: {rows:?}");
     // One month later they all count (proof that the fixture holds them).
     let later = "as_of=2024-07-31";
     let rows = pipe(&app, "customer_ltv", &format!("{later}&customer_id=c04")).await;
     // 30 + 70 + 500 = 600; lifespan 03-20 → 07-05 = 11+30+31+30+5 = 107.
-    expect_rows("c04 at 07-31", &rows, json!([{"customer_id": "c04", "total_orders": 3, "ltv": 600.0, "lifespan_days": 107}]));
+    expect_rows(
+        "c04 at 07-31",
+        &rows,
+        json!([{"customer_id": "c04", "total_orders": 3, "ltv": 600.0, "lifespan_days": 107}]),
+    );
     let rows = pipe(&app, "customer_ltv", &format!("{later}&customer_id=c09")).await;
     // 25 + 999 = 1024; aov 512.
-    expect_rows("c09 at 07-31", &rows, json!([{"customer_id": "c09", "total_orders": 2, "ltv": 1024.0, "avg_order_value": 512.0}]));
+    expect_rows(
+        "c09 at 07-31",
+        &rows,
+        json!([{"customer_id": "c09", "total_orders": 2, "ltv": 1024.0, "avg_order_value": 512.0}]),
+    );
     let rows = pipe(&app, "customer_ltv", &format!("{later}&customer_id=c10")).await;
     // tenure 07-10 → 07-31 = 21; since last 07-12 → 07-31 = 19.
-    expect_rows("c10 at 07-31", &rows, json!([{"customer_id": "c10", "country": "US", "ltv": 75.0, "tenure_days": 21, "days_since_last_purchase": 19}]));
+    expect_rows(
+        "c10 at 07-31",
+        &rows,
+        json!([{"customer_id": "c10", "country": "US", "ltv": 75.0, "tenure_days": 21, "days_since_last_purchase": 19}]),
+    );
 }
 
 #[tokio::test]
@@ -445,9 +535,13 @@ async fn an_earlier_as_of_treats_a_later_registration_as_transaction_only() {
     // orders 8/7 = 1.142857…, aov 490/8 = 61.25, refund_rate 70/490 = 0.142857…,
     // top ceil(0.7) = 1 customer: 160/420 = 0.380952….
     let rows = pipe(&app, "ltv_overview", EARLIER).await;
-    expect_rows("ltv_overview as_of=2024-03-31", &rows, json!([
-        {"customers": 7, "paying_customers": 6, "active_customers": 4, "total_revenue": 420.0, "avg_ltv": 60.0, "median_ltv": 30.0, "avg_orders": 1.1429, "avg_order_value": 61.25, "refund_rate": 0.1429, "top_10pct_revenue_share": 0.381},
-    ]));
+    expect_rows(
+        "ltv_overview as_of=2024-03-31",
+        &rows,
+        json!([
+            {"customers": 7, "paying_customers": 6, "active_customers": 4, "total_revenue": 420.0, "avg_ltv": 60.0, "median_ltv": 30.0, "avg_orders": 1.1429, "avg_order_value": 61.25, "refund_rate": 0.1429, "top_10pct_revenue_share": 0.381},
+        ]),
+    );
 }
 
 // ─────────────────────────────── ltv_by_cohort ──────────────────────────────
@@ -463,58 +557,94 @@ async fn ltv_by_cohort_counts_customers_who_never_bought() {
     // 2024-01: orders 2 + 2 = 4, gross 150 + 80 = 230, net 90 + 70 = 160 → avg 80, aov 57.5.
     // 2024-02: size 2, paying 1 → avg_ltv 45, avg_ltv_paying 90, orders/customer 0.5.
     // 2024-05: net 0 → avg_ltv 0, avg_ltv_paying 0/1 = 0, aov 200.
-    expect_rows("ltv_by_cohort month", &rows, json!([
-        {"cohort": "2023-11-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 240.0, "total_revenue": 240.0, "avg_ltv": 240.0, "avg_ltv_paying": 240.0, "avg_orders_per_customer": 3.0, "avg_order_value": 80.0},
-        {"cohort": "2024-01-01", "cohort_size": 2, "paying_customers": 2, "total_orders": 4, "gross_revenue": 230.0, "total_revenue": 160.0, "avg_ltv": 80.0, "avg_ltv_paying": 80.0, "avg_orders_per_customer": 2.0, "avg_order_value": 57.5},
-        {"cohort": "2024-02-01", "cohort_size": 2, "paying_customers": 1, "total_orders": 1, "gross_revenue": 90.0, "total_revenue": 90.0, "avg_ltv": 45.0, "avg_ltv_paying": 90.0, "avg_orders_per_customer": 0.5, "avg_order_value": 90.0},
-        {"cohort": "2024-03-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 60.0, "total_revenue": 60.0, "avg_ltv": 60.0, "avg_ltv_paying": 60.0, "avg_orders_per_customer": 3.0, "avg_order_value": 20.0},
-        {"cohort": "2024-04-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 100.0, "total_revenue": 100.0, "avg_ltv": 100.0, "avg_ltv_paying": 100.0, "avg_orders_per_customer": 2.0, "avg_order_value": 50.0},
-        {"cohort": "2024-05-01", "cohort_size": 2, "paying_customers": 1, "total_orders": 1, "gross_revenue": 200.0, "total_revenue": 0.0, "avg_ltv": 0.0, "avg_ltv_paying": 0.0, "avg_orders_per_customer": 0.5, "avg_order_value": 200.0},
-        {"cohort": "2024-06-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 1, "gross_revenue": 25.0, "total_revenue": 25.0, "avg_ltv": 25.0, "avg_ltv_paying": 25.0, "avg_orders_per_customer": 1.0, "avg_order_value": 25.0},
-    ]));
+    expect_rows(
+        "ltv_by_cohort month",
+        &rows,
+        json!([
+            {"cohort": "2023-11-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 240.0, "total_revenue": 240.0, "avg_ltv": 240.0, "avg_ltv_paying": 240.0, "avg_orders_per_customer": 3.0, "avg_order_value": 80.0},
+            {"cohort": "2024-01-01", "cohort_size": 2, "paying_customers": 2, "total_orders": 4, "gross_revenue": 230.0, "total_revenue": 160.0, "avg_ltv": 80.0, "avg_ltv_paying": 80.0, "avg_orders_per_customer": 2.0, "avg_order_value": 57.5},
+            {"cohort": "2024-02-01", "cohort_size": 2, "paying_customers": 1, "total_orders": 1, "gross_revenue": 90.0, "total_revenue": 90.0, "avg_ltv": 45.0, "avg_ltv_paying": 90.0, "avg_orders_per_customer": 0.5, "avg_order_value": 90.0},
+            {"cohort": "2024-03-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 60.0, "total_revenue": 60.0, "avg_ltv": 60.0, "avg_ltv_paying": 60.0, "avg_orders_per_customer": 3.0, "avg_order_value": 20.0},
+            {"cohort": "2024-04-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 100.0, "total_revenue": 100.0, "avg_ltv": 100.0, "avg_ltv_paying": 100.0, "avg_orders_per_customer": 2.0, "avg_order_value": 50.0},
+            {"cohort": "2024-05-01", "cohort_size": 2, "paying_customers": 1, "total_orders": 1, "gross_revenue": 200.0, "total_revenue": 0.0, "avg_ltv": 0.0, "avg_ltv_paying": 0.0, "avg_orders_per_customer": 0.5, "avg_order_value": 200.0},
+            {"cohort": "2024-06-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 1, "gross_revenue": 25.0, "total_revenue": 25.0, "avg_ltv": 25.0, "avg_ltv_paying": 25.0, "avg_orders_per_customer": 1.0, "avg_order_value": 25.0},
+        ]),
+    );
 }
 
 #[tokio::test]
 async fn ltv_by_cohort_by_quarter_and_by_year() {
     let app = golden().await;
-    let rows = pipe(&app, "ltv_by_cohort", &format!("{AS_OF}&cohort_period=quarter")).await;
+    let rows = pipe(
+        &app,
+        "ltv_by_cohort",
+        &format!("{AS_OF}&cohort_period=quarter"),
+    )
+    .await;
     // Q4-2023 c11; Q1-2024 c01 c02 c03 c05 c06: net 90+70+0+90+60 = 310, gross 150+80+90+60 = 380,
     //   orders 2+2+1+3 = 8 → avg_ltv 62, paying 4 → 77.5, 8/5 = 1.6, aov 380/8 = 47.5;
     // Q2-2024 c04 c07 c08 c09: net 100+0+0+25 = 125, gross 100+200+25 = 325, orders 2+1+1 = 4
     //   → avg_ltv 31.25, avg_ltv_paying 125/3 = 41.666… → 41.67, aov 325/4 = 81.25.
-    expect_rows("ltv_by_cohort quarter", &rows, json!([
-        {"cohort": "2023-10-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 240.0, "total_revenue": 240.0, "avg_ltv": 240.0, "avg_ltv_paying": 240.0, "avg_orders_per_customer": 3.0, "avg_order_value": 80.0},
-        {"cohort": "2024-01-01", "cohort_size": 5, "paying_customers": 4, "total_orders": 8, "gross_revenue": 380.0, "total_revenue": 310.0, "avg_ltv": 62.0, "avg_ltv_paying": 77.5, "avg_orders_per_customer": 1.6, "avg_order_value": 47.5},
-        {"cohort": "2024-04-01", "cohort_size": 4, "paying_customers": 3, "total_orders": 4, "gross_revenue": 325.0, "total_revenue": 125.0, "avg_ltv": 31.25, "avg_ltv_paying": 41.67, "avg_orders_per_customer": 1.0, "avg_order_value": 81.25},
-    ]));
-    let rows = pipe(&app, "ltv_by_cohort", &format!("{AS_OF}&cohort_period=year")).await;
+    expect_rows(
+        "ltv_by_cohort quarter",
+        &rows,
+        json!([
+            {"cohort": "2023-10-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 240.0, "total_revenue": 240.0, "avg_ltv": 240.0, "avg_ltv_paying": 240.0, "avg_orders_per_customer": 3.0, "avg_order_value": 80.0},
+            {"cohort": "2024-01-01", "cohort_size": 5, "paying_customers": 4, "total_orders": 8, "gross_revenue": 380.0, "total_revenue": 310.0, "avg_ltv": 62.0, "avg_ltv_paying": 77.5, "avg_orders_per_customer": 1.6, "avg_order_value": 47.5},
+            {"cohort": "2024-04-01", "cohort_size": 4, "paying_customers": 3, "total_orders": 4, "gross_revenue": 325.0, "total_revenue": 125.0, "avg_ltv": 31.25, "avg_ltv_paying": 41.67, "avg_orders_per_customer": 1.0, "avg_order_value": 81.25},
+        ]),
+    );
+    let rows = pipe(
+        &app,
+        "ltv_by_cohort",
+        &format!("{AS_OF}&cohort_period=year"),
+    )
+    .await;
     // 2024: the nine known 2024 registrations: net 435 → 435/9 = 48.333…, paying 7 → 62.142…,
     // orders 12/9 = 1.3333, aov 705/12 = 58.75.
-    expect_rows("ltv_by_cohort year", &rows, json!([
-        {"cohort": "2023-01-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 240.0, "total_revenue": 240.0, "avg_ltv": 240.0, "avg_ltv_paying": 240.0, "avg_orders_per_customer": 3.0, "avg_order_value": 80.0},
-        {"cohort": "2024-01-01", "cohort_size": 9, "paying_customers": 7, "total_orders": 12, "gross_revenue": 705.0, "total_revenue": 435.0, "avg_ltv": 48.33, "avg_ltv_paying": 62.14, "avg_orders_per_customer": 1.3333, "avg_order_value": 58.75},
-    ]));
+    expect_rows(
+        "ltv_by_cohort year",
+        &rows,
+        json!([
+            {"cohort": "2023-01-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 240.0, "total_revenue": 240.0, "avg_ltv": 240.0, "avg_ltv_paying": 240.0, "avg_orders_per_customer": 3.0, "avg_order_value": 80.0},
+            {"cohort": "2024-01-01", "cohort_size": 9, "paying_customers": 7, "total_orders": 12, "gross_revenue": 705.0, "total_revenue": 435.0, "avg_ltv": 48.33, "avg_ltv_paying": 62.14, "avg_orders_per_customer": 1.3333, "avg_order_value": 58.75},
+        ]),
+    );
 }
 
 #[tokio::test]
 async fn first_purchase_cohorts_leave_out_non_buyers_and_take_transaction_only_customers() {
     let app = golden().await;
-    let rows = pipe(&app, "ltv_by_cohort", &format!("{AS_OF}&cohort_basis=first_purchase")).await;
+    let rows = pipe(
+        &app,
+        "ltv_by_cohort",
+        &format!("{AS_OF}&cohort_basis=first_purchase"),
+    )
+    .await;
     // By month of first purchase: c11 2023-11; c01 2024-01; c02 2024-02;
     // c04 (03-20), c05, c06 2024-03; c07 and x01 2024-05; c09 2024-06. c03, c08 have no cohort.
     // 2024-03: net 100+90+60 = 250 → 83.333…; orders 2+1+3 = 6; aov 250/6 = 41.666….
     // 2024-05: net 0 + 60 = 60 → 30; gross 260 / 2 orders = 130.
-    expect_rows("ltv_by_cohort first_purchase", &rows, json!([
-        {"cohort": "2023-11-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 240.0, "total_revenue": 240.0, "avg_ltv": 240.0, "avg_ltv_paying": 240.0, "avg_orders_per_customer": 3.0, "avg_order_value": 80.0},
-        {"cohort": "2024-01-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 150.0, "total_revenue": 90.0, "avg_ltv": 90.0, "avg_ltv_paying": 90.0, "avg_orders_per_customer": 2.0, "avg_order_value": 75.0},
-        {"cohort": "2024-02-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 80.0, "total_revenue": 70.0, "avg_ltv": 70.0, "avg_ltv_paying": 70.0, "avg_orders_per_customer": 2.0, "avg_order_value": 40.0},
-        {"cohort": "2024-03-01", "cohort_size": 3, "paying_customers": 3, "total_orders": 6, "gross_revenue": 250.0, "total_revenue": 250.0, "avg_ltv": 83.33, "avg_ltv_paying": 83.33, "avg_orders_per_customer": 2.0, "avg_order_value": 41.67},
-        {"cohort": "2024-05-01", "cohort_size": 2, "paying_customers": 2, "total_orders": 2, "gross_revenue": 260.0, "total_revenue": 60.0, "avg_ltv": 30.0, "avg_ltv_paying": 30.0, "avg_orders_per_customer": 1.0, "avg_order_value": 130.0},
-        {"cohort": "2024-06-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 1, "gross_revenue": 25.0, "total_revenue": 25.0, "avg_ltv": 25.0, "avg_ltv_paying": 25.0, "avg_orders_per_customer": 1.0, "avg_order_value": 25.0},
-    ]));
+    expect_rows(
+        "ltv_by_cohort first_purchase",
+        &rows,
+        json!([
+            {"cohort": "2023-11-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 240.0, "total_revenue": 240.0, "avg_ltv": 240.0, "avg_ltv_paying": 240.0, "avg_orders_per_customer": 3.0, "avg_order_value": 80.0},
+            {"cohort": "2024-01-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 150.0, "total_revenue": 90.0, "avg_ltv": 90.0, "avg_ltv_paying": 90.0, "avg_orders_per_customer": 2.0, "avg_order_value": 75.0},
+            {"cohort": "2024-02-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 80.0, "total_revenue": 70.0, "avg_ltv": 70.0, "avg_ltv_paying": 70.0, "avg_orders_per_customer": 2.0, "avg_order_value": 40.0},
+            {"cohort": "2024-03-01", "cohort_size": 3, "paying_customers": 3, "total_orders": 6, "gross_revenue": 250.0, "total_revenue": 250.0, "avg_ltv": 83.33, "avg_ltv_paying": 83.33, "avg_orders_per_customer": 2.0, "avg_order_value": 41.67},
+            {"cohort": "2024-05-01", "cohort_size": 2, "paying_customers": 2, "total_orders": 2, "gross_revenue": 260.0, "total_revenue": 60.0, "avg_ltv": 30.0, "avg_ltv_paying": 30.0, "avg_orders_per_customer": 1.0, "avg_order_value": 130.0},
+            {"cohort": "2024-06-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 1, "gross_revenue": 25.0, "total_revenue": 25.0, "avg_ltv": 25.0, "avg_ltv_paying": 25.0, "avg_orders_per_customer": 1.0, "avg_order_value": 25.0},
+        ]),
+    );
     // An attribute filter drops x01; by quarter, US only: Q4-2023 c11; Q1 c01, c04, c06
     // (net 90+100+60 = 250, orders 7, gross 310 → aov 44.2857… → 44.29); Q2 c09.
-    let rows = pipe(&app, "ltv_by_cohort", &format!("{AS_OF}&cohort_basis=first_purchase&cohort_period=quarter&country=US")).await;
+    let rows = pipe(
+        &app,
+        "ltv_by_cohort",
+        &format!("{AS_OF}&cohort_basis=first_purchase&cohort_period=quarter&country=US"),
+    )
+    .await;
     expect_rows(
         "ltv_by_cohort first_purchase quarter US",
         &rows,
@@ -532,22 +662,30 @@ async fn ltv_by_cohort_filters_and_an_earlier_as_of() {
     // segment=premium: 2023-11 c11 (240); 2024-01 c01 (90); 2024-03 c06 (60); 2024-04 c04 (100);
     // 2024-05 c08 (0, never bought → avg_ltv_paying null, avg_order_value null).
     let rows = pipe(&app, "ltv_by_cohort", &format!("{AS_OF}&segment=premium")).await;
-    expect_rows("ltv_by_cohort premium", &rows, json!([
-        {"cohort": "2023-11-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 240.0, "total_revenue": 240.0, "avg_ltv": 240.0, "avg_ltv_paying": 240.0, "avg_orders_per_customer": 3.0, "avg_order_value": 80.0},
-        {"cohort": "2024-01-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 150.0, "total_revenue": 90.0, "avg_ltv": 90.0, "avg_ltv_paying": 90.0, "avg_orders_per_customer": 2.0, "avg_order_value": 75.0},
-        {"cohort": "2024-03-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 60.0, "total_revenue": 60.0, "avg_ltv": 60.0, "avg_ltv_paying": 60.0, "avg_orders_per_customer": 3.0, "avg_order_value": 20.0},
-        {"cohort": "2024-04-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 100.0, "total_revenue": 100.0, "avg_ltv": 100.0, "avg_ltv_paying": 100.0, "avg_orders_per_customer": 2.0, "avg_order_value": 50.0},
-        {"cohort": "2024-05-01", "cohort_size": 1, "paying_customers": 0, "total_orders": 0, "gross_revenue": 0.0, "total_revenue": 0.0, "avg_ltv": 0.0, "avg_ltv_paying": null, "avg_orders_per_customer": 0.0, "avg_order_value": null},
-    ]));
+    expect_rows(
+        "ltv_by_cohort premium",
+        &rows,
+        json!([
+            {"cohort": "2023-11-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 240.0, "total_revenue": 240.0, "avg_ltv": 240.0, "avg_ltv_paying": 240.0, "avg_orders_per_customer": 3.0, "avg_order_value": 80.0},
+            {"cohort": "2024-01-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 150.0, "total_revenue": 90.0, "avg_ltv": 90.0, "avg_ltv_paying": 90.0, "avg_orders_per_customer": 2.0, "avg_order_value": 75.0},
+            {"cohort": "2024-03-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 60.0, "total_revenue": 60.0, "avg_ltv": 60.0, "avg_ltv_paying": 60.0, "avg_orders_per_customer": 3.0, "avg_order_value": 20.0},
+            {"cohort": "2024-04-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 100.0, "total_revenue": 100.0, "avg_ltv": 100.0, "avg_ltv_paying": 100.0, "avg_orders_per_customer": 2.0, "avg_order_value": 50.0},
+            {"cohort": "2024-05-01", "cohort_size": 1, "paying_customers": 0, "total_orders": 0, "gross_revenue": 0.0, "total_revenue": 0.0, "avg_ltv": 0.0, "avg_ltv_paying": null, "avg_orders_per_customer": 0.0, "avg_order_value": null},
+        ]),
+    );
     // At 2024-03-31 only cohorts up to 2024-03 exist and c04 (registered later) is in none;
     // 2024-01: c01 90 + c02 (40 − 10) = 120 over 2 → 60; 3 orders, gross 190 → 63.333….
     let rows = pipe(&app, "ltv_by_cohort", EARLIER).await;
-    expect_rows("ltv_by_cohort as_of=2024-03-31", &rows, json!([
-        {"cohort": "2023-11-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 160.0, "total_revenue": 160.0, "avg_ltv": 160.0, "avg_ltv_paying": 160.0, "avg_orders_per_customer": 2.0, "avg_order_value": 80.0},
-        {"cohort": "2024-01-01", "cohort_size": 2, "paying_customers": 2, "total_orders": 3, "gross_revenue": 190.0, "total_revenue": 120.0, "avg_ltv": 60.0, "avg_ltv_paying": 60.0, "avg_orders_per_customer": 1.5, "avg_order_value": 63.33},
-        {"cohort": "2024-02-01", "cohort_size": 2, "paying_customers": 1, "total_orders": 1, "gross_revenue": 90.0, "total_revenue": 90.0, "avg_ltv": 45.0, "avg_ltv_paying": 90.0, "avg_orders_per_customer": 0.5, "avg_order_value": 90.0},
-        {"cohort": "2024-03-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 1, "gross_revenue": 20.0, "total_revenue": 20.0, "avg_ltv": 20.0, "avg_ltv_paying": 20.0, "avg_orders_per_customer": 1.0, "avg_order_value": 20.0},
-    ]));
+    expect_rows(
+        "ltv_by_cohort as_of=2024-03-31",
+        &rows,
+        json!([
+            {"cohort": "2023-11-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 160.0, "total_revenue": 160.0, "avg_ltv": 160.0, "avg_ltv_paying": 160.0, "avg_orders_per_customer": 2.0, "avg_order_value": 80.0},
+            {"cohort": "2024-01-01", "cohort_size": 2, "paying_customers": 2, "total_orders": 3, "gross_revenue": 190.0, "total_revenue": 120.0, "avg_ltv": 60.0, "avg_ltv_paying": 60.0, "avg_orders_per_customer": 1.5, "avg_order_value": 63.33},
+            {"cohort": "2024-02-01", "cohort_size": 2, "paying_customers": 1, "total_orders": 1, "gross_revenue": 90.0, "total_revenue": 90.0, "avg_ltv": 45.0, "avg_ltv_paying": 90.0, "avg_orders_per_customer": 0.5, "avg_order_value": 90.0},
+            {"cohort": "2024-03-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 1, "gross_revenue": 20.0, "total_revenue": 20.0, "avg_ltv": 20.0, "avg_ltv_paying": 20.0, "avg_orders_per_customer": 1.0, "avg_order_value": 20.0},
+        ]),
+    );
 }
 
 // ───────────────────────── customer_retention_analysis ──────────────────────
@@ -567,48 +705,72 @@ async fn retention_matrix_by_month_reports_every_period_up_to_as_of() {
     //   so cumulative stays 70 (while ltv_by_cohort's lifetime total is 100).
     // 2024-05 (c07, c08): p0 c07 buys 200 and refunds 200 → active 1, revenue 0.
     // 2023-11 (c11): 80 in Nov, Jan, Apr → periods 0, 2, 5; period 7 = June 2024.
-    expect_rows("retention month", &rows, json!([
-        {"cohort": "2023-11-01", "period_number": 0, "period_start": "2023-11-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 80.0, "is_complete": true},
-        {"cohort": "2023-11-01", "period_number": 1, "period_start": "2023-12-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 80.0, "is_complete": true},
-        {"cohort": "2023-11-01", "period_number": 2, "period_start": "2024-01-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 160.0, "is_complete": true},
-        {"cohort": "2023-11-01", "period_number": 3, "period_start": "2024-02-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 160.0, "is_complete": true},
-        {"cohort": "2023-11-01", "period_number": 4, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 160.0, "is_complete": true},
-        {"cohort": "2023-11-01", "period_number": 5, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 240.0, "is_complete": true},
-        {"cohort": "2023-11-01", "period_number": 6, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 240.0, "is_complete": true},
-        {"cohort": "2023-11-01", "period_number": 7, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 240.0, "is_complete": false},
-        {"cohort": "2024-01-01", "period_number": 0, "period_start": "2024-01-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 100.0, "cumulative_ltv": 50.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 1, "period_start": "2024-02-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": -30.0, "cumulative_ltv": 35.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 2, "period_start": "2024-03-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 50.0, "cumulative_ltv": 60.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 3, "period_start": "2024-04-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 60.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 4, "period_start": "2024-05-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 40.0, "cumulative_ltv": 80.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 5, "period_start": "2024-06-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 80.0, "is_complete": false},
-        {"cohort": "2024-02-01", "period_number": 0, "period_start": "2024-02-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
-        {"cohort": "2024-02-01", "period_number": 1, "period_start": "2024-03-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 90.0, "cumulative_ltv": 45.0, "is_complete": true},
-        {"cohort": "2024-02-01", "period_number": 2, "period_start": "2024-04-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 45.0, "is_complete": true},
-        {"cohort": "2024-02-01", "period_number": 3, "period_start": "2024-05-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 45.0, "is_complete": true},
-        {"cohort": "2024-02-01", "period_number": 4, "period_start": "2024-06-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 45.0, "is_complete": false},
-        {"cohort": "2024-03-01", "period_number": 0, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 20.0, "cumulative_ltv": 20.0, "is_complete": true},
-        {"cohort": "2024-03-01", "period_number": 1, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 20.0, "cumulative_ltv": 40.0, "is_complete": true},
-        {"cohort": "2024-03-01", "period_number": 2, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 40.0, "is_complete": true},
-        {"cohort": "2024-03-01", "period_number": 3, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 20.0, "cumulative_ltv": 60.0, "is_complete": false},
-        {"cohort": "2024-04-01", "period_number": 0, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 70.0, "cumulative_ltv": 70.0, "is_complete": true},
-        {"cohort": "2024-04-01", "period_number": 1, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 70.0, "is_complete": true},
-        {"cohort": "2024-04-01", "period_number": 2, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 70.0, "is_complete": false},
-        {"cohort": "2024-05-01", "period_number": 0, "period_start": "2024-05-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
-        {"cohort": "2024-05-01", "period_number": 1, "period_start": "2024-06-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": false},
-        {"cohort": "2024-06-01", "period_number": 0, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 25.0, "cumulative_ltv": 25.0, "is_complete": false},
-    ]));
+    expect_rows(
+        "retention month",
+        &rows,
+        json!([
+            {"cohort": "2023-11-01", "period_number": 0, "period_start": "2023-11-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 80.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 1, "period_start": "2023-12-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 80.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 2, "period_start": "2024-01-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 160.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 3, "period_start": "2024-02-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 160.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 4, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 160.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 5, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 240.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 6, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 240.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 7, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 240.0, "is_complete": false},
+            {"cohort": "2024-01-01", "period_number": 0, "period_start": "2024-01-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 100.0, "cumulative_ltv": 50.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 1, "period_start": "2024-02-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": -30.0, "cumulative_ltv": 35.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 2, "period_start": "2024-03-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 50.0, "cumulative_ltv": 60.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 3, "period_start": "2024-04-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 60.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 4, "period_start": "2024-05-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 40.0, "cumulative_ltv": 80.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 5, "period_start": "2024-06-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 80.0, "is_complete": false},
+            {"cohort": "2024-02-01", "period_number": 0, "period_start": "2024-02-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 1, "period_start": "2024-03-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 90.0, "cumulative_ltv": 45.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 2, "period_start": "2024-04-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 45.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 3, "period_start": "2024-05-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 45.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 4, "period_start": "2024-06-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 45.0, "is_complete": false},
+            {"cohort": "2024-03-01", "period_number": 0, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 20.0, "cumulative_ltv": 20.0, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 1, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 20.0, "cumulative_ltv": 40.0, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 2, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 40.0, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 3, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 20.0, "cumulative_ltv": 60.0, "is_complete": false},
+            {"cohort": "2024-04-01", "period_number": 0, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 70.0, "cumulative_ltv": 70.0, "is_complete": true},
+            {"cohort": "2024-04-01", "period_number": 1, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 70.0, "is_complete": true},
+            {"cohort": "2024-04-01", "period_number": 2, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 70.0, "is_complete": false},
+            {"cohort": "2024-05-01", "period_number": 0, "period_start": "2024-05-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
+            {"cohort": "2024-05-01", "period_number": 1, "period_start": "2024-06-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": false},
+            {"cohort": "2024-06-01", "period_number": 0, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 25.0, "cumulative_ltv": 25.0, "is_complete": false},
+        ]),
+    );
 }
 
 #[tokio::test]
 async fn activity_before_the_cohort_period_counts_in_lifetime_totals_but_in_no_period() {
     let app = golden().await;
-    let cohorts = pipe(&app, "ltv_by_cohort", &format!("{AS_OF}&segment=premium&country=US")).await;
-    let apr = cohorts.iter().find(|r| r["cohort"] == "2024-04-01").expect("the 2024-04 cohort");
+    let cohorts = pipe(
+        &app,
+        "ltv_by_cohort",
+        &format!("{AS_OF}&segment=premium&country=US"),
+    )
+    .await;
+    let apr = cohorts
+        .iter()
+        .find(|r| r["cohort"] == "2024-04-01")
+        .expect("the 2024-04 cohort");
     // c04: 30 (2024-03-20, before registration) + 70 = 100 lifetime.
-    expect_rows("lifetime", std::slice::from_ref(apr), json!([{"cohort": "2024-04-01", "cohort_size": 1, "total_revenue": 100.0, "total_orders": 2}]));
-    let rows = pipe(&app, "customer_retention_analysis", &format!("{AS_OF}&segment=premium&country=US")).await;
-    let apr: Vec<Value> = rows.into_iter().filter(|r| r["cohort"] == "2024-04-01").collect();
+    expect_rows(
+        "lifetime",
+        std::slice::from_ref(apr),
+        json!([{"cohort": "2024-04-01", "cohort_size": 1, "total_revenue": 100.0, "total_orders": 2}]),
+    );
+    let rows = pipe(
+        &app,
+        "customer_retention_analysis",
+        &format!("{AS_OF}&segment=premium&country=US"),
+    )
+    .await;
+    let apr: Vec<Value> = rows
+        .into_iter()
+        .filter(|r| r["cohort"] == "2024-04-01")
+        .collect();
     // Periods: Apr (70), May (0), Jun (0, incomplete); the March purchase is in none.
     expect_rows(
         "retention of the 2024-04 cohort",
@@ -624,108 +786,162 @@ async fn activity_before_the_cohort_period_counts_in_lifetime_totals_but_in_no_p
 #[tokio::test]
 async fn retention_by_quarter_and_by_first_purchase() {
     let app = golden().await;
-    let rows = pipe(&app, "customer_retention_analysis", &format!("{AS_OF}&cohort_period=quarter")).await;
+    let rows = pipe(
+        &app,
+        "customer_retention_analysis",
+        &format!("{AS_OF}&cohort_period=quarter"),
+    )
+    .await;
     // Q1-2024 (c01 c02 c03 c05 c06, size 5):
     //   p0 Q1: active c01, c02, c05, c06 = 4 → 0.8; revenue 90 + 30 + 90 + 20 = 230 → 46
     //   p1 Q2: c02 40, c06 40 → 2 → 0.4; 80 → 310/5 = 62 (incomplete)
     // Q2-2024 (c04 c07 c08 c09, size 4): p0 active c04, c07, c09 = 3 → 0.75;
     //   revenue 70 + 0 + 25 = 95 (c04's Q1 purchase is before the cohort) → 23.75.
-    expect_rows("retention quarter", &rows, json!([
-        {"cohort": "2023-10-01", "period_number": 0, "period_start": "2023-10-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 80.0, "is_complete": true},
-        {"cohort": "2023-10-01", "period_number": 1, "period_start": "2024-01-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 160.0, "is_complete": true},
-        {"cohort": "2023-10-01", "period_number": 2, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 240.0, "is_complete": false},
-        {"cohort": "2024-01-01", "period_number": 0, "period_start": "2024-01-01", "cohort_size": 5, "active_customers": 4, "retention_rate": 0.8, "revenue": 230.0, "cumulative_ltv": 46.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 1, "period_start": "2024-04-01", "cohort_size": 5, "active_customers": 2, "retention_rate": 0.4, "revenue": 80.0, "cumulative_ltv": 62.0, "is_complete": false},
-        {"cohort": "2024-04-01", "period_number": 0, "period_start": "2024-04-01", "cohort_size": 4, "active_customers": 3, "retention_rate": 0.75, "revenue": 95.0, "cumulative_ltv": 23.75, "is_complete": false},
-    ]));
-    let rows = pipe(&app, "customer_retention_analysis", &format!("{AS_OF}&cohort_period=quarter&cohort_basis=first_purchase")).await;
+    expect_rows(
+        "retention quarter",
+        &rows,
+        json!([
+            {"cohort": "2023-10-01", "period_number": 0, "period_start": "2023-10-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 80.0, "is_complete": true},
+            {"cohort": "2023-10-01", "period_number": 1, "period_start": "2024-01-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 160.0, "is_complete": true},
+            {"cohort": "2023-10-01", "period_number": 2, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 240.0, "is_complete": false},
+            {"cohort": "2024-01-01", "period_number": 0, "period_start": "2024-01-01", "cohort_size": 5, "active_customers": 4, "retention_rate": 0.8, "revenue": 230.0, "cumulative_ltv": 46.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 1, "period_start": "2024-04-01", "cohort_size": 5, "active_customers": 2, "retention_rate": 0.4, "revenue": 80.0, "cumulative_ltv": 62.0, "is_complete": false},
+            {"cohort": "2024-04-01", "period_number": 0, "period_start": "2024-04-01", "cohort_size": 4, "active_customers": 3, "retention_rate": 0.75, "revenue": 95.0, "cumulative_ltv": 23.75, "is_complete": false},
+        ]),
+    );
+    let rows = pipe(
+        &app,
+        "customer_retention_analysis",
+        &format!("{AS_OF}&cohort_period=quarter&cohort_basis=first_purchase"),
+    )
+    .await;
     // Q1-2024 by first purchase: c01, c02, c04, c05, c06 (size 5, all active in Q1):
     //   p0: 90 + 30 + 30 + 90 + 20 = 260 → 52;  p1: c02 40, c04 70, c06 40 = 150, 3 active → 0.6, 410/5 = 82
     // Q2-2024: c07, x01, c09: revenue 0 + 60 + 25 = 85 → 28.333… → 28.33.
-    expect_rows("retention quarter first_purchase", &rows, json!([
-        {"cohort": "2023-10-01", "period_number": 0, "period_start": "2023-10-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 80.0, "is_complete": true},
-        {"cohort": "2023-10-01", "period_number": 1, "period_start": "2024-01-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 160.0, "is_complete": true},
-        {"cohort": "2023-10-01", "period_number": 2, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 240.0, "is_complete": false},
-        {"cohort": "2024-01-01", "period_number": 0, "period_start": "2024-01-01", "cohort_size": 5, "active_customers": 5, "retention_rate": 1.0, "revenue": 260.0, "cumulative_ltv": 52.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 1, "period_start": "2024-04-01", "cohort_size": 5, "active_customers": 3, "retention_rate": 0.6, "revenue": 150.0, "cumulative_ltv": 82.0, "is_complete": false},
-        {"cohort": "2024-04-01", "period_number": 0, "period_start": "2024-04-01", "cohort_size": 3, "active_customers": 3, "retention_rate": 1.0, "revenue": 85.0, "cumulative_ltv": 28.33, "is_complete": false},
-    ]));
+    expect_rows(
+        "retention quarter first_purchase",
+        &rows,
+        json!([
+            {"cohort": "2023-10-01", "period_number": 0, "period_start": "2023-10-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 80.0, "is_complete": true},
+            {"cohort": "2023-10-01", "period_number": 1, "period_start": "2024-01-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 160.0, "is_complete": true},
+            {"cohort": "2023-10-01", "period_number": 2, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 240.0, "is_complete": false},
+            {"cohort": "2024-01-01", "period_number": 0, "period_start": "2024-01-01", "cohort_size": 5, "active_customers": 5, "retention_rate": 1.0, "revenue": 260.0, "cumulative_ltv": 52.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 1, "period_start": "2024-04-01", "cohort_size": 5, "active_customers": 3, "retention_rate": 0.6, "revenue": 150.0, "cumulative_ltv": 82.0, "is_complete": false},
+            {"cohort": "2024-04-01", "period_number": 0, "period_start": "2024-04-01", "cohort_size": 3, "active_customers": 3, "retention_rate": 1.0, "revenue": 85.0, "cumulative_ltv": 28.33, "is_complete": false},
+        ]),
+    );
 }
 
 #[tokio::test]
 async fn max_periods_caps_the_periods_reported() {
     let app = golden().await;
-    let rows = pipe(&app, "customer_retention_analysis", &format!("{AS_OF}&max_periods=3")).await;
+    let rows = pipe(
+        &app,
+        "customer_retention_analysis",
+        &format!("{AS_OF}&max_periods=3"),
+    )
+    .await;
     // Periods 0…2 only; a period 2 before as_of's month is complete.
-    expect_rows("retention max_periods=3", &rows, json!([
-        {"cohort": "2023-11-01", "period_number": 0, "period_start": "2023-11-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 80.0, "is_complete": true},
-        {"cohort": "2023-11-01", "period_number": 1, "period_start": "2023-12-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 80.0, "is_complete": true},
-        {"cohort": "2023-11-01", "period_number": 2, "period_start": "2024-01-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 160.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 0, "period_start": "2024-01-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 100.0, "cumulative_ltv": 50.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 1, "period_start": "2024-02-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": -30.0, "cumulative_ltv": 35.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 2, "period_start": "2024-03-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 50.0, "cumulative_ltv": 60.0, "is_complete": true},
-        {"cohort": "2024-02-01", "period_number": 0, "period_start": "2024-02-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
-        {"cohort": "2024-02-01", "period_number": 1, "period_start": "2024-03-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 90.0, "cumulative_ltv": 45.0, "is_complete": true},
-        {"cohort": "2024-02-01", "period_number": 2, "period_start": "2024-04-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 45.0, "is_complete": true},
-        {"cohort": "2024-03-01", "period_number": 0, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 20.0, "cumulative_ltv": 20.0, "is_complete": true},
-        {"cohort": "2024-03-01", "period_number": 1, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 20.0, "cumulative_ltv": 40.0, "is_complete": true},
-        {"cohort": "2024-03-01", "period_number": 2, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 40.0, "is_complete": true},
-        {"cohort": "2024-04-01", "period_number": 0, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 70.0, "cumulative_ltv": 70.0, "is_complete": true},
-        {"cohort": "2024-04-01", "period_number": 1, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 70.0, "is_complete": true},
-        {"cohort": "2024-04-01", "period_number": 2, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 70.0, "is_complete": false},
-        {"cohort": "2024-05-01", "period_number": 0, "period_start": "2024-05-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
-        {"cohort": "2024-05-01", "period_number": 1, "period_start": "2024-06-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": false},
-        {"cohort": "2024-06-01", "period_number": 0, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 25.0, "cumulative_ltv": 25.0, "is_complete": false},
-    ]));
-    let rows = pipe(&app, "customer_retention_analysis", &format!("{AS_OF}&max_periods=1&cohort_period=year")).await;
+    expect_rows(
+        "retention max_periods=3",
+        &rows,
+        json!([
+            {"cohort": "2023-11-01", "period_number": 0, "period_start": "2023-11-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 80.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 1, "period_start": "2023-12-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 80.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 2, "period_start": "2024-01-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 160.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 0, "period_start": "2024-01-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 100.0, "cumulative_ltv": 50.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 1, "period_start": "2024-02-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": -30.0, "cumulative_ltv": 35.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 2, "period_start": "2024-03-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 50.0, "cumulative_ltv": 60.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 0, "period_start": "2024-02-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 1, "period_start": "2024-03-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 90.0, "cumulative_ltv": 45.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 2, "period_start": "2024-04-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 45.0, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 0, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 20.0, "cumulative_ltv": 20.0, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 1, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 20.0, "cumulative_ltv": 40.0, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 2, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 40.0, "is_complete": true},
+            {"cohort": "2024-04-01", "period_number": 0, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 70.0, "cumulative_ltv": 70.0, "is_complete": true},
+            {"cohort": "2024-04-01", "period_number": 1, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 70.0, "is_complete": true},
+            {"cohort": "2024-04-01", "period_number": 2, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 70.0, "is_complete": false},
+            {"cohort": "2024-05-01", "period_number": 0, "period_start": "2024-05-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
+            {"cohort": "2024-05-01", "period_number": 1, "period_start": "2024-06-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": false},
+            {"cohort": "2024-06-01", "period_number": 0, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 25.0, "cumulative_ltv": 25.0, "is_complete": false},
+        ]),
+    );
+    let rows = pipe(
+        &app,
+        "customer_retention_analysis",
+        &format!("{AS_OF}&max_periods=1&cohort_period=year"),
+    )
+    .await;
     // Year cohorts: 2023 (c11: 80 in 2023), 2024 (nine customers, period 0 contains as_of).
     // 2024 p0: active c01 c02 c04 c05 c06 c07 c09 = 7 → 7/9 = 0.7778; revenue = every 2024-registered
     // customer's net in 2024 = 435 → 48.333… → 48.33.
-    expect_rows("retention year max_periods=1", &rows, json!([
-        {"cohort": "2023-01-01", "period_number": 0, "period_start": "2023-01-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 80.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 0, "period_start": "2024-01-01", "cohort_size": 9, "active_customers": 7, "retention_rate": 0.7778, "revenue": 435.0, "cumulative_ltv": 48.33, "is_complete": false},
-    ]));
+    expect_rows(
+        "retention year max_periods=1",
+        &rows,
+        json!([
+            {"cohort": "2023-01-01", "period_number": 0, "period_start": "2023-01-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 80.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 0, "period_start": "2024-01-01", "cohort_size": 9, "active_customers": 7, "retention_rate": 0.7778, "revenue": 435.0, "cumulative_ltv": 48.33, "is_complete": false},
+        ]),
+    );
 }
 
 #[tokio::test]
 async fn retention_at_an_earlier_as_of_stops_at_its_month() {
     let app = golden().await;
-    let rows = pipe(&app, "customer_retention_analysis", &format!("{EARLIER}&country=US")).await;
+    let rows = pipe(
+        &app,
+        "customer_retention_analysis",
+        &format!("{EARLIER}&country=US"),
+    )
+    .await;
     // US known customers registered by 03-31: c11 (2023-11), c01 (2024-01), c06 (2024-03).
     // March 2024 is the last period reported, incomplete.
-    expect_rows("retention as_of=2024-03-31 US", &rows, json!([
-        {"cohort": "2023-11-01", "period_number": 0, "period_start": "2023-11-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 80.0, "is_complete": true},
-        {"cohort": "2023-11-01", "period_number": 1, "period_start": "2023-12-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 80.0, "is_complete": true},
-        {"cohort": "2023-11-01", "period_number": 2, "period_start": "2024-01-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 160.0, "is_complete": true},
-        {"cohort": "2023-11-01", "period_number": 3, "period_start": "2024-02-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 160.0, "is_complete": true},
-        {"cohort": "2023-11-01", "period_number": 4, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 160.0, "is_complete": false},
-        {"cohort": "2024-01-01", "period_number": 0, "period_start": "2024-01-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 100.0, "cumulative_ltv": 100.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 1, "period_start": "2024-02-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": -60.0, "cumulative_ltv": 40.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 2, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 50.0, "cumulative_ltv": 90.0, "is_complete": false},
-        {"cohort": "2024-03-01", "period_number": 0, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 20.0, "cumulative_ltv": 20.0, "is_complete": false},
-    ]));
+    expect_rows(
+        "retention as_of=2024-03-31 US",
+        &rows,
+        json!([
+            {"cohort": "2023-11-01", "period_number": 0, "period_start": "2023-11-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 80.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 1, "period_start": "2023-12-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 80.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 2, "period_start": "2024-01-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 160.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 3, "period_start": "2024-02-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 160.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 4, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 160.0, "is_complete": false},
+            {"cohort": "2024-01-01", "period_number": 0, "period_start": "2024-01-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 100.0, "cumulative_ltv": 100.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 1, "period_start": "2024-02-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": -60.0, "cumulative_ltv": 40.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 2, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 50.0, "cumulative_ltv": 90.0, "is_complete": false},
+            {"cohort": "2024-03-01", "period_number": 0, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 20.0, "cumulative_ltv": 20.0, "is_complete": false},
+        ]),
+    );
 }
 
 #[tokio::test]
 async fn first_purchase_retention_with_an_attribute_filter() {
     let app = golden().await;
-    let rows = pipe(&app, "customer_retention_analysis", &format!("{AS_OF}&cohort_basis=first_purchase&segment=basic")).await;
+    let rows = pipe(
+        &app,
+        "customer_retention_analysis",
+        &format!("{AS_OF}&cohort_basis=first_purchase&segment=basic"),
+    )
+    .await;
     // basic buyers: c02 (first purchase 2024-02: +40 −10 in Feb, +40 in May), c05 (2024-03: 90),
     // c07 (2024-05: 200 − 200: active, revenue 0), c09 (2024-06: 25). c03 never bought; x01 is filtered out.
-    expect_rows("retention first_purchase basic", &rows, json!([
-        {"cohort": "2024-02-01", "period_number": 0, "period_start": "2024-02-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 30.0, "cumulative_ltv": 30.0, "is_complete": true},
-        {"cohort": "2024-02-01", "period_number": 1, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 30.0, "is_complete": true},
-        {"cohort": "2024-02-01", "period_number": 2, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 30.0, "is_complete": true},
-        {"cohort": "2024-02-01", "period_number": 3, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 40.0, "cumulative_ltv": 70.0, "is_complete": true},
-        {"cohort": "2024-02-01", "period_number": 4, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 70.0, "is_complete": false},
-        {"cohort": "2024-03-01", "period_number": 0, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 90.0, "cumulative_ltv": 90.0, "is_complete": true},
-        {"cohort": "2024-03-01", "period_number": 1, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 90.0, "is_complete": true},
-        {"cohort": "2024-03-01", "period_number": 2, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 90.0, "is_complete": true},
-        {"cohort": "2024-03-01", "period_number": 3, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 90.0, "is_complete": false},
-        {"cohort": "2024-05-01", "period_number": 0, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
-        {"cohort": "2024-05-01", "period_number": 1, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": false},
-        {"cohort": "2024-06-01", "period_number": 0, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 25.0, "cumulative_ltv": 25.0, "is_complete": false},
-    ]));
+    expect_rows(
+        "retention first_purchase basic",
+        &rows,
+        json!([
+            {"cohort": "2024-02-01", "period_number": 0, "period_start": "2024-02-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 30.0, "cumulative_ltv": 30.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 1, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 30.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 2, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 30.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 3, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 40.0, "cumulative_ltv": 70.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 4, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 70.0, "is_complete": false},
+            {"cohort": "2024-03-01", "period_number": 0, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 90.0, "cumulative_ltv": 90.0, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 1, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 90.0, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 2, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 90.0, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 3, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 90.0, "is_complete": false},
+            {"cohort": "2024-05-01", "period_number": 0, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
+            {"cohort": "2024-05-01", "period_number": 1, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": false},
+            {"cohort": "2024-06-01", "period_number": 0, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 25.0, "cumulative_ltv": 25.0, "is_complete": false},
+        ]),
+    );
 }
 
 // ─────────────────────────── customer_segmentation ──────────────────────────
@@ -749,24 +965,33 @@ async fn rfm_scores_follow_the_strictly_lower_rule_with_ties() {
     //   c05 (1,1) Hibernating; c02 (4,3) Potential Loyalist; c06 (5,4) Champions;
     //   x01 (3,1) About To Sleep; c09 (4,1) Promising; c07 (3,1) About To Sleep.
     // Order: monetary desc, then customer_id (c01 before c05, c06 before x01).
-    expect_rows("segmentation default", &rows, json!([
-        {"customer_id": "c11", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 90, "frequency": 3, "monetary": 240.0, "r_score": 2, "f_score": 4, "m_score": 5, "rfm_score": "245", "rfm_segment": "At Risk", "last_purchase_date": "2024-04-01 10:00:00"},
-        {"customer_id": "c04", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 76, "frequency": 2, "monetary": 100.0, "r_score": 2, "f_score": 3, "m_score": 4, "rfm_score": "234", "rfm_segment": "At Risk", "last_purchase_date": "2024-04-15 12:00:00"},
-        {"customer_id": "c01", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 121, "frequency": 2, "monetary": 90.0, "r_score": 1, "f_score": 3, "m_score": 3, "rfm_score": "133", "rfm_segment": "At Risk", "last_purchase_date": "2024-03-01 10:00:00"},
-        {"customer_id": "c05", "country": "FR", "segment": "basic", "acquisition_source": "organic", "recency_days": 121, "frequency": 1, "monetary": 90.0, "r_score": 1, "f_score": 1, "m_score": 3, "rfm_score": "113", "rfm_segment": "Hibernating", "last_purchase_date": "2024-03-01 15:00:00"},
-        {"customer_id": "c02", "country": "DE", "segment": "basic", "acquisition_source": "organic", "recency_days": 51, "frequency": 2, "monetary": 70.0, "r_score": 4, "f_score": 3, "m_score": 3, "rfm_score": "433", "rfm_segment": "Potential Loyalist", "last_purchase_date": "2024-05-10 09:00:00"},
-        {"customer_id": "c06", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 0, "frequency": 3, "monetary": 60.0, "r_score": 5, "f_score": 4, "m_score": 2, "rfm_score": "542", "rfm_segment": "Champions", "last_purchase_date": "2024-06-30 23:59:59"},
-        {"customer_id": "x01", "country": null, "segment": null, "acquisition_source": null, "recency_days": 56, "frequency": 1, "monetary": 60.0, "r_score": 3, "f_score": 1, "m_score": 2, "rfm_score": "312", "rfm_segment": "About To Sleep", "last_purchase_date": "2024-05-05 10:00:00"},
-        {"customer_id": "c09", "country": "US", "segment": "basic", "acquisition_source": "ads", "recency_days": 10, "frequency": 1, "monetary": 25.0, "r_score": 4, "f_score": 1, "m_score": 1, "rfm_score": "411", "rfm_segment": "Promising", "last_purchase_date": "2024-06-20 10:00:00"},
-        {"customer_id": "c07", "country": "DE", "segment": "basic", "acquisition_source": "referral", "recency_days": 59, "frequency": 1, "monetary": 0.0, "r_score": 3, "f_score": 1, "m_score": 1, "rfm_score": "311", "rfm_segment": "About To Sleep", "last_purchase_date": "2024-05-02 10:00:00"},
-    ]));
+    expect_rows(
+        "segmentation default",
+        &rows,
+        json!([
+            {"customer_id": "c11", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 90, "frequency": 3, "monetary": 240.0, "r_score": 2, "f_score": 4, "m_score": 5, "rfm_score": "245", "rfm_segment": "At Risk", "last_purchase_date": "2024-04-01 10:00:00"},
+            {"customer_id": "c04", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 76, "frequency": 2, "monetary": 100.0, "r_score": 2, "f_score": 3, "m_score": 4, "rfm_score": "234", "rfm_segment": "At Risk", "last_purchase_date": "2024-04-15 12:00:00"},
+            {"customer_id": "c01", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 121, "frequency": 2, "monetary": 90.0, "r_score": 1, "f_score": 3, "m_score": 3, "rfm_score": "133", "rfm_segment": "At Risk", "last_purchase_date": "2024-03-01 10:00:00"},
+            {"customer_id": "c05", "country": "FR", "segment": "basic", "acquisition_source": "organic", "recency_days": 121, "frequency": 1, "monetary": 90.0, "r_score": 1, "f_score": 1, "m_score": 3, "rfm_score": "113", "rfm_segment": "Hibernating", "last_purchase_date": "2024-03-01 15:00:00"},
+            {"customer_id": "c02", "country": "DE", "segment": "basic", "acquisition_source": "organic", "recency_days": 51, "frequency": 2, "monetary": 70.0, "r_score": 4, "f_score": 3, "m_score": 3, "rfm_score": "433", "rfm_segment": "Potential Loyalist", "last_purchase_date": "2024-05-10 09:00:00"},
+            {"customer_id": "c06", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 0, "frequency": 3, "monetary": 60.0, "r_score": 5, "f_score": 4, "m_score": 2, "rfm_score": "542", "rfm_segment": "Champions", "last_purchase_date": "2024-06-30 23:59:59"},
+            {"customer_id": "x01", "country": null, "segment": null, "acquisition_source": null, "recency_days": 56, "frequency": 1, "monetary": 60.0, "r_score": 3, "f_score": 1, "m_score": 2, "rfm_score": "312", "rfm_segment": "About To Sleep", "last_purchase_date": "2024-05-05 10:00:00"},
+            {"customer_id": "c09", "country": "US", "segment": "basic", "acquisition_source": "ads", "recency_days": 10, "frequency": 1, "monetary": 25.0, "r_score": 4, "f_score": 1, "m_score": 1, "rfm_score": "411", "rfm_segment": "Promising", "last_purchase_date": "2024-06-20 10:00:00"},
+            {"customer_id": "c07", "country": "DE", "segment": "basic", "acquisition_source": "referral", "recency_days": 59, "frequency": 1, "monetary": 0.0, "r_score": 3, "f_score": 1, "m_score": 1, "rfm_score": "311", "rfm_segment": "About To Sleep", "last_purchase_date": "2024-05-02 10:00:00"},
+        ]),
+    );
 }
 
 #[tokio::test]
 async fn output_filters_never_change_scores() {
     let app = golden().await;
     // Same scores as the unfiltered answer, fewer rows.
-    let rows = pipe(&app, "customer_segmentation", &format!("{AS_OF}&min_frequency=2")).await;
+    let rows = pipe(
+        &app,
+        "customer_segmentation",
+        &format!("{AS_OF}&min_frequency=2"),
+    )
+    .await;
     expect_rows(
         "segmentation min_frequency=2",
         &rows,
@@ -778,7 +1003,12 @@ async fn output_filters_never_change_scores() {
             {"customer_id": "c06", "frequency": 3, "monetary": 60.0, "r_score": 5, "f_score": 4, "m_score": 2, "rfm_score": "542", "rfm_segment": "Champions"},
         ]),
     );
-    let rows = pipe(&app, "customer_segmentation", &format!("{AS_OF}&segment_filter=At%20Risk")).await;
+    let rows = pipe(
+        &app,
+        "customer_segmentation",
+        &format!("{AS_OF}&segment_filter=At%20Risk"),
+    )
+    .await;
     expect_rows(
         "segmentation segment_filter=At Risk",
         &rows,
@@ -788,7 +1018,12 @@ async fn output_filters_never_change_scores() {
             {"customer_id": "c01", "rfm_score": "133", "rfm_segment": "At Risk"},
         ]),
     );
-    let rows = pipe(&app, "customer_segmentation", &format!("{AS_OF}&min_monetary=90")).await;
+    let rows = pipe(
+        &app,
+        "customer_segmentation",
+        &format!("{AS_OF}&min_monetary=90"),
+    )
+    .await;
     expect_rows(
         "segmentation min_monetary=90",
         &rows,
@@ -799,7 +1034,12 @@ async fn output_filters_never_change_scores() {
             {"customer_id": "c05", "monetary": 90.0, "rfm_score": "113"},
         ]),
     );
-    let rows = pipe(&app, "customer_segmentation", &format!("{AS_OF}&segment_filter=About%20To%20Sleep&min_frequency=1")).await;
+    let rows = pipe(
+        &app,
+        "customer_segmentation",
+        &format!("{AS_OF}&segment_filter=About%20To%20Sleep&min_frequency=1"),
+    )
+    .await;
     expect_rows(
         "segmentation About To Sleep",
         &rows,
@@ -809,28 +1049,46 @@ async fn output_filters_never_change_scores() {
         ]),
     );
     let rows = pipe(&app, "customer_segmentation", &format!("{AS_OF}&limit=2")).await;
-    expect_rows("segmentation limit=2", &rows, json!([{"customer_id": "c11", "rfm_score": "245"}, {"customer_id": "c04", "rfm_score": "234"}]));
+    expect_rows(
+        "segmentation limit=2",
+        &rows,
+        json!([{"customer_id": "c11", "rfm_score": "245"}, {"customer_id": "c04", "rfm_score": "234"}]),
+    );
     // A segment nobody is in: an empty answer, not an error.
-    let rows = pipe(&app, "customer_segmentation", &format!("{AS_OF}&segment_filter=Can't%20Lose%20Them")).await;
+    let rows = pipe(
+        &app,
+        "customer_segmentation",
+        &format!("{AS_OF}&segment_filter=Can't%20Lose%20Them"),
+    )
+    .await;
     assert!(rows.is_empty(), "{rows:?}");
 }
 
 #[tokio::test]
 async fn attribute_filters_change_the_scored_population() {
     let app = golden().await;
-    let rows = pipe(&app, "customer_segmentation", &format!("{AS_OF}&country=US")).await;
+    let rows = pipe(
+        &app,
+        "customer_segmentation",
+        &format!("{AS_OF}&country=US"),
+    )
+    .await;
     // n = 5: c01, c04, c06, c09, c11 (c02 is DE after its upsert, x01 has no country).
     // f: freq 1 (c09) → 1; 2 (c01 c04) → lower 1 → 1+floor(5/5) = 2; 3 (c06 c11) → lower 3 → 1+3 = 4.
     // m: 25 → 1; 60 → 2; 90 → 3; 100 → 4; 240 → 5.
     // r: 121 c01 → 1; 90 c11 → 2; 76 c04 → 3; 10 c09 → 4; 0 c06 → 5.
     // c04 (3,2) About To Sleep; c01 (1,2) Hibernating.
-    expect_rows("segmentation US", &rows, json!([
-        {"customer_id": "c11", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 90, "frequency": 3, "monetary": 240.0, "r_score": 2, "f_score": 4, "m_score": 5, "rfm_score": "245", "rfm_segment": "At Risk", "last_purchase_date": "2024-04-01 10:00:00"},
-        {"customer_id": "c04", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 76, "frequency": 2, "monetary": 100.0, "r_score": 3, "f_score": 2, "m_score": 4, "rfm_score": "324", "rfm_segment": "About To Sleep", "last_purchase_date": "2024-04-15 12:00:00"},
-        {"customer_id": "c01", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 121, "frequency": 2, "monetary": 90.0, "r_score": 1, "f_score": 2, "m_score": 3, "rfm_score": "123", "rfm_segment": "Hibernating", "last_purchase_date": "2024-03-01 10:00:00"},
-        {"customer_id": "c06", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 0, "frequency": 3, "monetary": 60.0, "r_score": 5, "f_score": 4, "m_score": 2, "rfm_score": "542", "rfm_segment": "Champions", "last_purchase_date": "2024-06-30 23:59:59"},
-        {"customer_id": "c09", "country": "US", "segment": "basic", "acquisition_source": "ads", "recency_days": 10, "frequency": 1, "monetary": 25.0, "r_score": 4, "f_score": 1, "m_score": 1, "rfm_score": "411", "rfm_segment": "Promising", "last_purchase_date": "2024-06-20 10:00:00"},
-    ]));
+    expect_rows(
+        "segmentation US",
+        &rows,
+        json!([
+            {"customer_id": "c11", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 90, "frequency": 3, "monetary": 240.0, "r_score": 2, "f_score": 4, "m_score": 5, "rfm_score": "245", "rfm_segment": "At Risk", "last_purchase_date": "2024-04-01 10:00:00"},
+            {"customer_id": "c04", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 76, "frequency": 2, "monetary": 100.0, "r_score": 3, "f_score": 2, "m_score": 4, "rfm_score": "324", "rfm_segment": "About To Sleep", "last_purchase_date": "2024-04-15 12:00:00"},
+            {"customer_id": "c01", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 121, "frequency": 2, "monetary": 90.0, "r_score": 1, "f_score": 2, "m_score": 3, "rfm_score": "123", "rfm_segment": "Hibernating", "last_purchase_date": "2024-03-01 10:00:00"},
+            {"customer_id": "c06", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 0, "frequency": 3, "monetary": 60.0, "r_score": 5, "f_score": 4, "m_score": 2, "rfm_score": "542", "rfm_segment": "Champions", "last_purchase_date": "2024-06-30 23:59:59"},
+            {"customer_id": "c09", "country": "US", "segment": "basic", "acquisition_source": "ads", "recency_days": 10, "frequency": 1, "monetary": 25.0, "r_score": 4, "f_score": 1, "m_score": 1, "rfm_score": "411", "rfm_segment": "Promising", "last_purchase_date": "2024-06-20 10:00:00"},
+        ]),
+    );
 }
 
 #[tokio::test]
@@ -849,15 +1107,19 @@ async fn the_rfm_window_bounds_transaction_dates() {
     //    70 → 5 → 1+floor(25/7) = 4; 80 → 6 → 5.
     // r: c11 90 → 1; c04 76 → 1+floor(5/7) = 1; c07 59 → 1+floor(10/7) = 2; x01 56 → 3;
     //    c02 51 → 1+floor(20/7) = 3; c09 10 → 4; c06 0 → 5.
-    expect_rows("segmentation Q2 window", &rows, json!([
-        {"customer_id": "c11", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 90, "frequency": 1, "monetary": 80.0, "r_score": 1, "f_score": 1, "m_score": 5, "rfm_score": "115", "rfm_segment": "Hibernating", "last_purchase_date": "2024-04-01 10:00:00"},
-        {"customer_id": "c04", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 76, "frequency": 1, "monetary": 70.0, "r_score": 1, "f_score": 1, "m_score": 4, "rfm_score": "114", "rfm_segment": "Hibernating", "last_purchase_date": "2024-04-15 12:00:00"},
-        {"customer_id": "x01", "country": null, "segment": null, "acquisition_source": null, "recency_days": 56, "frequency": 1, "monetary": 60.0, "r_score": 3, "f_score": 1, "m_score": 3, "rfm_score": "313", "rfm_segment": "About To Sleep", "last_purchase_date": "2024-05-05 10:00:00"},
-        {"customer_id": "c02", "country": "DE", "segment": "basic", "acquisition_source": "organic", "recency_days": 51, "frequency": 1, "monetary": 40.0, "r_score": 3, "f_score": 1, "m_score": 2, "rfm_score": "312", "rfm_segment": "About To Sleep", "last_purchase_date": "2024-05-10 09:00:00"},
-        {"customer_id": "c06", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 0, "frequency": 2, "monetary": 40.0, "r_score": 5, "f_score": 5, "m_score": 2, "rfm_score": "552", "rfm_segment": "Champions", "last_purchase_date": "2024-06-30 23:59:59"},
-        {"customer_id": "c09", "country": "US", "segment": "basic", "acquisition_source": "ads", "recency_days": 10, "frequency": 1, "monetary": 25.0, "r_score": 4, "f_score": 1, "m_score": 1, "rfm_score": "411", "rfm_segment": "Promising", "last_purchase_date": "2024-06-20 10:00:00"},
-        {"customer_id": "c07", "country": "DE", "segment": "basic", "acquisition_source": "referral", "recency_days": 59, "frequency": 1, "monetary": 0.0, "r_score": 2, "f_score": 1, "m_score": 1, "rfm_score": "211", "rfm_segment": "Hibernating", "last_purchase_date": "2024-05-02 10:00:00"},
-    ]));
+    expect_rows(
+        "segmentation Q2 window",
+        &rows,
+        json!([
+            {"customer_id": "c11", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 90, "frequency": 1, "monetary": 80.0, "r_score": 1, "f_score": 1, "m_score": 5, "rfm_score": "115", "rfm_segment": "Hibernating", "last_purchase_date": "2024-04-01 10:00:00"},
+            {"customer_id": "c04", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 76, "frequency": 1, "monetary": 70.0, "r_score": 1, "f_score": 1, "m_score": 4, "rfm_score": "114", "rfm_segment": "Hibernating", "last_purchase_date": "2024-04-15 12:00:00"},
+            {"customer_id": "x01", "country": null, "segment": null, "acquisition_source": null, "recency_days": 56, "frequency": 1, "monetary": 60.0, "r_score": 3, "f_score": 1, "m_score": 3, "rfm_score": "313", "rfm_segment": "About To Sleep", "last_purchase_date": "2024-05-05 10:00:00"},
+            {"customer_id": "c02", "country": "DE", "segment": "basic", "acquisition_source": "organic", "recency_days": 51, "frequency": 1, "monetary": 40.0, "r_score": 3, "f_score": 1, "m_score": 2, "rfm_score": "312", "rfm_segment": "About To Sleep", "last_purchase_date": "2024-05-10 09:00:00"},
+            {"customer_id": "c06", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 0, "frequency": 2, "monetary": 40.0, "r_score": 5, "f_score": 5, "m_score": 2, "rfm_score": "552", "rfm_segment": "Champions", "last_purchase_date": "2024-06-30 23:59:59"},
+            {"customer_id": "c09", "country": "US", "segment": "basic", "acquisition_source": "ads", "recency_days": 10, "frequency": 1, "monetary": 25.0, "r_score": 4, "f_score": 1, "m_score": 1, "rfm_score": "411", "rfm_segment": "Promising", "last_purchase_date": "2024-06-20 10:00:00"},
+            {"customer_id": "c07", "country": "DE", "segment": "basic", "acquisition_source": "referral", "recency_days": 59, "frequency": 1, "monetary": 0.0, "r_score": 2, "f_score": 1, "m_score": 1, "rfm_score": "211", "rfm_segment": "Hibernating", "last_purchase_date": "2024-05-02 10:00:00"},
+        ]),
+    );
 }
 
 #[tokio::test]
@@ -870,44 +1132,66 @@ async fn segmentation_at_an_earlier_as_of() {
     // f: freq 2 (c01 c11) lower 4 → 1+floor(20/6) = 4; others 1.
     // m: 20 → 1; 30 (c02 c04) → lower 1 → 1; 90 → lower 3 → 1+floor(15/6) = 3; 160 → lower 5 → 5.
     // c04 (5,1) New Customers; c06 (4,1) Promising; c01 (2,4) At Risk; c11 (1,4) At Risk.
-    expect_rows("segmentation as_of=2024-03-31", &rows, json!([
-        {"customer_id": "c11", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 86, "frequency": 2, "monetary": 160.0, "r_score": 1, "f_score": 4, "m_score": 5, "rfm_score": "145", "rfm_segment": "At Risk", "last_purchase_date": "2024-01-05 10:00:00"},
-        {"customer_id": "c01", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 30, "frequency": 2, "monetary": 90.0, "r_score": 2, "f_score": 4, "m_score": 3, "rfm_score": "243", "rfm_segment": "At Risk", "last_purchase_date": "2024-03-01 10:00:00"},
-        {"customer_id": "c05", "country": "FR", "segment": "basic", "acquisition_source": "organic", "recency_days": 30, "frequency": 1, "monetary": 90.0, "r_score": 2, "f_score": 1, "m_score": 3, "rfm_score": "213", "rfm_segment": "Hibernating", "last_purchase_date": "2024-03-01 15:00:00"},
-        {"customer_id": "c02", "country": "DE", "segment": "basic", "acquisition_source": "organic", "recency_days": 50, "frequency": 1, "monetary": 30.0, "r_score": 1, "f_score": 1, "m_score": 1, "rfm_score": "111", "rfm_segment": "Hibernating", "last_purchase_date": "2024-02-10 09:00:00"},
-        {"customer_id": "c04", "country": null, "segment": null, "acquisition_source": null, "recency_days": 11, "frequency": 1, "monetary": 30.0, "r_score": 5, "f_score": 1, "m_score": 1, "rfm_score": "511", "rfm_segment": "New Customers", "last_purchase_date": "2024-03-20 12:00:00"},
-        {"customer_id": "c06", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 26, "frequency": 1, "monetary": 20.0, "r_score": 4, "f_score": 1, "m_score": 1, "rfm_score": "411", "rfm_segment": "Promising", "last_purchase_date": "2024-03-05 08:00:00"},
-    ]));
+    expect_rows(
+        "segmentation as_of=2024-03-31",
+        &rows,
+        json!([
+            {"customer_id": "c11", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 86, "frequency": 2, "monetary": 160.0, "r_score": 1, "f_score": 4, "m_score": 5, "rfm_score": "145", "rfm_segment": "At Risk", "last_purchase_date": "2024-01-05 10:00:00"},
+            {"customer_id": "c01", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 30, "frequency": 2, "monetary": 90.0, "r_score": 2, "f_score": 4, "m_score": 3, "rfm_score": "243", "rfm_segment": "At Risk", "last_purchase_date": "2024-03-01 10:00:00"},
+            {"customer_id": "c05", "country": "FR", "segment": "basic", "acquisition_source": "organic", "recency_days": 30, "frequency": 1, "monetary": 90.0, "r_score": 2, "f_score": 1, "m_score": 3, "rfm_score": "213", "rfm_segment": "Hibernating", "last_purchase_date": "2024-03-01 15:00:00"},
+            {"customer_id": "c02", "country": "DE", "segment": "basic", "acquisition_source": "organic", "recency_days": 50, "frequency": 1, "monetary": 30.0, "r_score": 1, "f_score": 1, "m_score": 1, "rfm_score": "111", "rfm_segment": "Hibernating", "last_purchase_date": "2024-02-10 09:00:00"},
+            {"customer_id": "c04", "country": null, "segment": null, "acquisition_source": null, "recency_days": 11, "frequency": 1, "monetary": 30.0, "r_score": 5, "f_score": 1, "m_score": 1, "rfm_score": "511", "rfm_segment": "New Customers", "last_purchase_date": "2024-03-20 12:00:00"},
+            {"customer_id": "c06", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 26, "frequency": 1, "monetary": 20.0, "r_score": 4, "f_score": 1, "m_score": 1, "rfm_score": "411", "rfm_segment": "Promising", "last_purchase_date": "2024-03-05 08:00:00"},
+        ]),
+    );
 }
 
 #[tokio::test]
 async fn recency_is_measured_to_as_of_not_to_the_window_end() {
     let app = golden().await;
-    let rows = pipe(&app, "customer_segmentation", &format!("{AS_OF}&end_date=2024-03-31%2023:59:59")).await;
+    let rows = pipe(
+        &app,
+        "customer_segmentation",
+        &format!("{AS_OF}&end_date=2024-03-31%2023:59:59"),
+    )
+    .await;
     // Window up to 2024-03-31, point of view 2024-06-30: c11 (2 × 80, last 01-05 → 177 days),
     // c01 (90, 03-01 → 121), c05 (90, 121), c02 (40 − 10 in the window = 30, last 02-10 → 141),
     // c04 (30, 03-20 → 102), c06 (20, 03-05 → 117). n = 6.
     // r: 177 → 1; 141 → 1+floor(5/6) = 1; 121 → 1+floor(10/6) = 2; 117 → 1+floor(20/6) = 4; 102 → 5.
     // f: freq 2 (c01, c11) → lower 4 → 1+floor(20/6) = 4.  m: 20 → 1; 30 → 1+floor(5/6) = 1;
     //    90 → lower 3 → 1+floor(15/6) = 3; 160 → 1+floor(25/6) = 5.
-    expect_rows("segmentation end_date only", &rows, json!([
-        {"customer_id": "c11", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 177, "frequency": 2, "monetary": 160.0, "r_score": 1, "f_score": 4, "m_score": 5, "rfm_score": "145", "rfm_segment": "At Risk", "last_purchase_date": "2024-01-05 10:00:00"},
-        {"customer_id": "c01", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 121, "frequency": 2, "monetary": 90.0, "r_score": 2, "f_score": 4, "m_score": 3, "rfm_score": "243", "rfm_segment": "At Risk", "last_purchase_date": "2024-03-01 10:00:00"},
-        {"customer_id": "c05", "country": "FR", "segment": "basic", "acquisition_source": "organic", "recency_days": 121, "frequency": 1, "monetary": 90.0, "r_score": 2, "f_score": 1, "m_score": 3, "rfm_score": "213", "rfm_segment": "Hibernating", "last_purchase_date": "2024-03-01 15:00:00"},
-        {"customer_id": "c02", "country": "DE", "segment": "basic", "acquisition_source": "organic", "recency_days": 141, "frequency": 1, "monetary": 30.0, "r_score": 1, "f_score": 1, "m_score": 1, "rfm_score": "111", "rfm_segment": "Hibernating", "last_purchase_date": "2024-02-10 09:00:00"},
-        {"customer_id": "c04", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 102, "frequency": 1, "monetary": 30.0, "r_score": 5, "f_score": 1, "m_score": 1, "rfm_score": "511", "rfm_segment": "New Customers", "last_purchase_date": "2024-03-20 12:00:00"},
-        {"customer_id": "c06", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 117, "frequency": 1, "monetary": 20.0, "r_score": 4, "f_score": 1, "m_score": 1, "rfm_score": "411", "rfm_segment": "Promising", "last_purchase_date": "2024-03-05 08:00:00"},
-    ]));
-    let rows = pipe(&app, "customer_segmentation", &format!("{AS_OF}&start_date=2024-05-01%2000:00:00")).await;
+    expect_rows(
+        "segmentation end_date only",
+        &rows,
+        json!([
+            {"customer_id": "c11", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 177, "frequency": 2, "monetary": 160.0, "r_score": 1, "f_score": 4, "m_score": 5, "rfm_score": "145", "rfm_segment": "At Risk", "last_purchase_date": "2024-01-05 10:00:00"},
+            {"customer_id": "c01", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 121, "frequency": 2, "monetary": 90.0, "r_score": 2, "f_score": 4, "m_score": 3, "rfm_score": "243", "rfm_segment": "At Risk", "last_purchase_date": "2024-03-01 10:00:00"},
+            {"customer_id": "c05", "country": "FR", "segment": "basic", "acquisition_source": "organic", "recency_days": 121, "frequency": 1, "monetary": 90.0, "r_score": 2, "f_score": 1, "m_score": 3, "rfm_score": "213", "rfm_segment": "Hibernating", "last_purchase_date": "2024-03-01 15:00:00"},
+            {"customer_id": "c02", "country": "DE", "segment": "basic", "acquisition_source": "organic", "recency_days": 141, "frequency": 1, "monetary": 30.0, "r_score": 1, "f_score": 1, "m_score": 1, "rfm_score": "111", "rfm_segment": "Hibernating", "last_purchase_date": "2024-02-10 09:00:00"},
+            {"customer_id": "c04", "country": "US", "segment": "premium", "acquisition_source": "referral", "recency_days": 102, "frequency": 1, "monetary": 30.0, "r_score": 5, "f_score": 1, "m_score": 1, "rfm_score": "511", "rfm_segment": "New Customers", "last_purchase_date": "2024-03-20 12:00:00"},
+            {"customer_id": "c06", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 117, "frequency": 1, "monetary": 20.0, "r_score": 4, "f_score": 1, "m_score": 1, "rfm_score": "411", "rfm_segment": "Promising", "last_purchase_date": "2024-03-05 08:00:00"},
+        ]),
+    );
+    let rows = pipe(
+        &app,
+        "customer_segmentation",
+        &format!("{AS_OF}&start_date=2024-05-01%2000:00:00"),
+    )
+    .await;
     // From 2024-05-01: x01 60, c02 40, c09 25, c06 20 (06-30 23:59:59), c07 200 − 200 = 0; all frequency 1.
     // m: 0 → 1; 20 → 1+floor(5/5) = 2; 25 → 3; 40 → 4; 60 → 5.  r: 59 → 1; 56 → 2; 51 → 3; 10 → 4; 0 → 5.
-    expect_rows("segmentation start_date only", &rows, json!([
-        {"customer_id": "x01", "country": null, "segment": null, "acquisition_source": null, "recency_days": 56, "frequency": 1, "monetary": 60.0, "r_score": 2, "f_score": 1, "m_score": 5, "rfm_score": "215", "rfm_segment": "Hibernating", "last_purchase_date": "2024-05-05 10:00:00"},
-        {"customer_id": "c02", "country": "DE", "segment": "basic", "acquisition_source": "organic", "recency_days": 51, "frequency": 1, "monetary": 40.0, "r_score": 3, "f_score": 1, "m_score": 4, "rfm_score": "314", "rfm_segment": "About To Sleep", "last_purchase_date": "2024-05-10 09:00:00"},
-        {"customer_id": "c09", "country": "US", "segment": "basic", "acquisition_source": "ads", "recency_days": 10, "frequency": 1, "monetary": 25.0, "r_score": 4, "f_score": 1, "m_score": 3, "rfm_score": "413", "rfm_segment": "Promising", "last_purchase_date": "2024-06-20 10:00:00"},
-        {"customer_id": "c06", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 0, "frequency": 1, "monetary": 20.0, "r_score": 5, "f_score": 1, "m_score": 2, "rfm_score": "512", "rfm_segment": "New Customers", "last_purchase_date": "2024-06-30 23:59:59"},
-        {"customer_id": "c07", "country": "DE", "segment": "basic", "acquisition_source": "referral", "recency_days": 59, "frequency": 1, "monetary": 0.0, "r_score": 1, "f_score": 1, "m_score": 1, "rfm_score": "111", "rfm_segment": "Hibernating", "last_purchase_date": "2024-05-02 10:00:00"},
-    ]));
+    expect_rows(
+        "segmentation start_date only",
+        &rows,
+        json!([
+            {"customer_id": "x01", "country": null, "segment": null, "acquisition_source": null, "recency_days": 56, "frequency": 1, "monetary": 60.0, "r_score": 2, "f_score": 1, "m_score": 5, "rfm_score": "215", "rfm_segment": "Hibernating", "last_purchase_date": "2024-05-05 10:00:00"},
+            {"customer_id": "c02", "country": "DE", "segment": "basic", "acquisition_source": "organic", "recency_days": 51, "frequency": 1, "monetary": 40.0, "r_score": 3, "f_score": 1, "m_score": 4, "rfm_score": "314", "rfm_segment": "About To Sleep", "last_purchase_date": "2024-05-10 09:00:00"},
+            {"customer_id": "c09", "country": "US", "segment": "basic", "acquisition_source": "ads", "recency_days": 10, "frequency": 1, "monetary": 25.0, "r_score": 4, "f_score": 1, "m_score": 3, "rfm_score": "413", "rfm_segment": "Promising", "last_purchase_date": "2024-06-20 10:00:00"},
+            {"customer_id": "c06", "country": "US", "segment": "premium", "acquisition_source": "ads", "recency_days": 0, "frequency": 1, "monetary": 20.0, "r_score": 5, "f_score": 1, "m_score": 2, "rfm_score": "512", "rfm_segment": "New Customers", "last_purchase_date": "2024-06-30 23:59:59"},
+            {"customer_id": "c07", "country": "DE", "segment": "basic", "acquisition_source": "referral", "recency_days": 59, "frequency": 1, "monetary": 0.0, "r_score": 1, "f_score": 1, "m_score": 1, "rfm_score": "111", "rfm_segment": "Hibernating", "last_purchase_date": "2024-05-02 10:00:00"},
+        ]),
+    );
 }
 
 // ────────────────────── customer_segmentation_summary ───────────────────────
@@ -919,33 +1203,64 @@ async fn segmentation_summary_aggregates_the_scored_customers() {
     // At Risk: c11, c04, c01 → 3/9 = 0.3333; recency (90+76+121)/3 = 95.666…; freq 7/3 = 2.3333;
     //   monetary 430 → 143.333… → 143.33.
     // About To Sleep (x01 60, c07 0) and Champions (c06 60) tie on total 60 → by name.
-    expect_rows("summary default", &rows, json!([
-        {"rfm_segment": "At Risk", "customers": 3, "share": 0.3333, "avg_recency_days": 95.6667, "avg_frequency": 2.3333, "avg_monetary": 143.33, "total_monetary": 430.0},
-        {"rfm_segment": "Hibernating", "customers": 1, "share": 0.1111, "avg_recency_days": 121.0, "avg_frequency": 1.0, "avg_monetary": 90.0, "total_monetary": 90.0},
-        {"rfm_segment": "Potential Loyalist", "customers": 1, "share": 0.1111, "avg_recency_days": 51.0, "avg_frequency": 2.0, "avg_monetary": 70.0, "total_monetary": 70.0},
-        {"rfm_segment": "About To Sleep", "customers": 2, "share": 0.2222, "avg_recency_days": 57.5, "avg_frequency": 1.0, "avg_monetary": 30.0, "total_monetary": 60.0},
-        {"rfm_segment": "Champions", "customers": 1, "share": 0.1111, "avg_recency_days": 0.0, "avg_frequency": 3.0, "avg_monetary": 60.0, "total_monetary": 60.0},
-        {"rfm_segment": "Promising", "customers": 1, "share": 0.1111, "avg_recency_days": 10.0, "avg_frequency": 1.0, "avg_monetary": 25.0, "total_monetary": 25.0},
-    ]));
+    expect_rows(
+        "summary default",
+        &rows,
+        json!([
+            {"rfm_segment": "At Risk", "customers": 3, "share": 0.3333, "avg_recency_days": 95.6667, "avg_frequency": 2.3333, "avg_monetary": 143.33, "total_monetary": 430.0},
+            {"rfm_segment": "Hibernating", "customers": 1, "share": 0.1111, "avg_recency_days": 121.0, "avg_frequency": 1.0, "avg_monetary": 90.0, "total_monetary": 90.0},
+            {"rfm_segment": "Potential Loyalist", "customers": 1, "share": 0.1111, "avg_recency_days": 51.0, "avg_frequency": 2.0, "avg_monetary": 70.0, "total_monetary": 70.0},
+            {"rfm_segment": "About To Sleep", "customers": 2, "share": 0.2222, "avg_recency_days": 57.5, "avg_frequency": 1.0, "avg_monetary": 30.0, "total_monetary": 60.0},
+            {"rfm_segment": "Champions", "customers": 1, "share": 0.1111, "avg_recency_days": 0.0, "avg_frequency": 3.0, "avg_monetary": 60.0, "total_monetary": 60.0},
+            {"rfm_segment": "Promising", "customers": 1, "share": 0.1111, "avg_recency_days": 10.0, "avg_frequency": 1.0, "avg_monetary": 25.0, "total_monetary": 25.0},
+        ]),
+    );
     // After output filters the share is over the customers passing them (5 with min_frequency=2).
-    let rows = pipe(&app, "customer_segmentation_summary", &format!("{AS_OF}&min_frequency=2")).await;
-    expect_rows("summary min_frequency=2", &rows, json!([
-        {"rfm_segment": "At Risk", "customers": 3, "share": 0.6, "avg_recency_days": 95.6667, "avg_frequency": 2.3333, "avg_monetary": 143.33, "total_monetary": 430.0},
-        {"rfm_segment": "Potential Loyalist", "customers": 1, "share": 0.2, "avg_recency_days": 51.0, "avg_frequency": 2.0, "avg_monetary": 70.0, "total_monetary": 70.0},
-        {"rfm_segment": "Champions", "customers": 1, "share": 0.2, "avg_recency_days": 0.0, "avg_frequency": 3.0, "avg_monetary": 60.0, "total_monetary": 60.0},
-    ]));
-    let rows = pipe(&app, "customer_segmentation_summary", &format!("{AS_OF}&segment_filter=Champions")).await;
-    expect_rows("summary Champions", &rows, json!([
-        {"rfm_segment": "Champions", "customers": 1, "share": 1.0, "avg_recency_days": 0.0, "avg_frequency": 3.0, "avg_monetary": 60.0, "total_monetary": 60.0},
-    ]));
-    let rows = pipe(&app, "customer_segmentation_summary", &format!("{AS_OF}&country=US")).await;
-    expect_rows("summary US", &rows, json!([
-        {"rfm_segment": "At Risk", "customers": 1, "share": 0.2, "avg_recency_days": 90.0, "avg_frequency": 3.0, "avg_monetary": 240.0, "total_monetary": 240.0},
-        {"rfm_segment": "About To Sleep", "customers": 1, "share": 0.2, "avg_recency_days": 76.0, "avg_frequency": 2.0, "avg_monetary": 100.0, "total_monetary": 100.0},
-        {"rfm_segment": "Hibernating", "customers": 1, "share": 0.2, "avg_recency_days": 121.0, "avg_frequency": 2.0, "avg_monetary": 90.0, "total_monetary": 90.0},
-        {"rfm_segment": "Champions", "customers": 1, "share": 0.2, "avg_recency_days": 0.0, "avg_frequency": 3.0, "avg_monetary": 60.0, "total_monetary": 60.0},
-        {"rfm_segment": "Promising", "customers": 1, "share": 0.2, "avg_recency_days": 10.0, "avg_frequency": 1.0, "avg_monetary": 25.0, "total_monetary": 25.0},
-    ]));
+    let rows = pipe(
+        &app,
+        "customer_segmentation_summary",
+        &format!("{AS_OF}&min_frequency=2"),
+    )
+    .await;
+    expect_rows(
+        "summary min_frequency=2",
+        &rows,
+        json!([
+            {"rfm_segment": "At Risk", "customers": 3, "share": 0.6, "avg_recency_days": 95.6667, "avg_frequency": 2.3333, "avg_monetary": 143.33, "total_monetary": 430.0},
+            {"rfm_segment": "Potential Loyalist", "customers": 1, "share": 0.2, "avg_recency_days": 51.0, "avg_frequency": 2.0, "avg_monetary": 70.0, "total_monetary": 70.0},
+            {"rfm_segment": "Champions", "customers": 1, "share": 0.2, "avg_recency_days": 0.0, "avg_frequency": 3.0, "avg_monetary": 60.0, "total_monetary": 60.0},
+        ]),
+    );
+    let rows = pipe(
+        &app,
+        "customer_segmentation_summary",
+        &format!("{AS_OF}&segment_filter=Champions"),
+    )
+    .await;
+    expect_rows(
+        "summary Champions",
+        &rows,
+        json!([
+            {"rfm_segment": "Champions", "customers": 1, "share": 1.0, "avg_recency_days": 0.0, "avg_frequency": 3.0, "avg_monetary": 60.0, "total_monetary": 60.0},
+        ]),
+    );
+    let rows = pipe(
+        &app,
+        "customer_segmentation_summary",
+        &format!("{AS_OF}&country=US"),
+    )
+    .await;
+    expect_rows(
+        "summary US",
+        &rows,
+        json!([
+            {"rfm_segment": "At Risk", "customers": 1, "share": 0.2, "avg_recency_days": 90.0, "avg_frequency": 3.0, "avg_monetary": 240.0, "total_monetary": 240.0},
+            {"rfm_segment": "About To Sleep", "customers": 1, "share": 0.2, "avg_recency_days": 76.0, "avg_frequency": 2.0, "avg_monetary": 100.0, "total_monetary": 100.0},
+            {"rfm_segment": "Hibernating", "customers": 1, "share": 0.2, "avg_recency_days": 121.0, "avg_frequency": 2.0, "avg_monetary": 90.0, "total_monetary": 90.0},
+            {"rfm_segment": "Champions", "customers": 1, "share": 0.2, "avg_recency_days": 0.0, "avg_frequency": 3.0, "avg_monetary": 60.0, "total_monetary": 60.0},
+            {"rfm_segment": "Promising", "customers": 1, "share": 0.2, "avg_recency_days": 10.0, "avg_frequency": 1.0, "avg_monetary": 25.0, "total_monetary": 25.0},
+        ]),
+    );
     let rows = pipe(
         &app,
         "customer_segmentation_summary",
@@ -954,12 +1269,16 @@ async fn segmentation_summary_aggregates_the_scored_customers() {
     .await;
     // Hibernating: c11 (1,1), c04 (1,1), c07 (2,1): recency (90+76+59)/3 = 75, monetary 150 → 50;
     // share 3/7 = 0.428571… → 0.4286.
-    expect_rows("summary Q2 window", &rows, json!([
-        {"rfm_segment": "Hibernating", "customers": 3, "share": 0.4286, "avg_recency_days": 75.0, "avg_frequency": 1.0, "avg_monetary": 50.0, "total_monetary": 150.0},
-        {"rfm_segment": "About To Sleep", "customers": 2, "share": 0.2857, "avg_recency_days": 53.5, "avg_frequency": 1.0, "avg_monetary": 50.0, "total_monetary": 100.0},
-        {"rfm_segment": "Champions", "customers": 1, "share": 0.1429, "avg_recency_days": 0.0, "avg_frequency": 2.0, "avg_monetary": 40.0, "total_monetary": 40.0},
-        {"rfm_segment": "Promising", "customers": 1, "share": 0.1429, "avg_recency_days": 10.0, "avg_frequency": 1.0, "avg_monetary": 25.0, "total_monetary": 25.0},
-    ]));
+    expect_rows(
+        "summary Q2 window",
+        &rows,
+        json!([
+            {"rfm_segment": "Hibernating", "customers": 3, "share": 0.4286, "avg_recency_days": 75.0, "avg_frequency": 1.0, "avg_monetary": 50.0, "total_monetary": 150.0},
+            {"rfm_segment": "About To Sleep", "customers": 2, "share": 0.2857, "avg_recency_days": 53.5, "avg_frequency": 1.0, "avg_monetary": 50.0, "total_monetary": 100.0},
+            {"rfm_segment": "Champions", "customers": 1, "share": 0.1429, "avg_recency_days": 0.0, "avg_frequency": 2.0, "avg_monetary": 40.0, "total_monetary": 40.0},
+            {"rfm_segment": "Promising", "customers": 1, "share": 0.1429, "avg_recency_days": 10.0, "avg_frequency": 1.0, "avg_monetary": 25.0, "total_monetary": 25.0},
+        ]),
+    );
 }
 
 // ─────────────────────────── ltv_influencing_factors ────────────────────────
@@ -988,19 +1307,28 @@ async fn influencing_factors_default_min_customers_leaves_only_correlations() {
     // Pearson r computed exactly (see the module comment): age 0.24685, interactions 0.19638,
     // support_contacts −0.13476, avg_satisfaction 0.52814, tenure_days 0.73936.
     let rows = pipe(&app, "ltv_influencing_factors", AS_OF).await;
-    expect_rows("factors default", &rows, json!([
-        {"factor": "correlation", "value": "age", "customers": 9, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.2468},
-        {"factor": "correlation", "value": "avg_satisfaction", "customers": 6, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.5281},
-        {"factor": "correlation", "value": "interactions", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.1964},
-        {"factor": "correlation", "value": "support_contacts", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": -0.1348},
-        {"factor": "correlation", "value": "tenure_days", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.7394},
-    ]));
+    expect_rows(
+        "factors default",
+        &rows,
+        json!([
+            {"factor": "correlation", "value": "age", "customers": 9, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.2468},
+            {"factor": "correlation", "value": "avg_satisfaction", "customers": 6, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.5281},
+            {"factor": "correlation", "value": "interactions", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.1964},
+            {"factor": "correlation", "value": "support_contacts", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": -0.1348},
+            {"factor": "correlation", "value": "tenure_days", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.7394},
+        ]),
+    );
 }
 
 #[tokio::test]
 async fn influencing_factors_group_every_factor_value() {
     let app = golden().await;
-    let rows = pipe(&app, "ltv_influencing_factors", &format!("{AS_OF}&min_customers=1")).await;
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        &format!("{AS_OF}&min_customers=1"),
+    )
+    .await;
     // e.g. acquisition_source=referral (c04 100, c07 0, c11 240): avg 340/3 = 113.33, median 100,
     //   orders 6/3 = 2, aov 540/6 = 90, interactions 3/3 = 1, satisfaction (1+4)/2 = 2.5,
     //   share 340/675 = 0.5037, index 100·113.333/67.5 = 167.9012.
@@ -1010,52 +1338,67 @@ async fn influencing_factors_group_every_factor_value() {
     //   45 → 45-54, 55 → 55-64, 67 → 65+, null → unknown. Equal avg_ltv → value order
     //   ('35-44' before 'unknown').
     // top_category 'none' (c03, c08) has no purchase: avg_order_value null; satisfaction 3 (c03 only).
-    expect_rows("factors min_customers=1", &rows, json!([
-        {"factor": "acquisition_source", "value": "referral", "customers": 3, "avg_ltv": 113.33, "median_ltv": 100.0, "avg_orders": 2.0, "avg_order_value": 90.0, "avg_interactions": 1.0, "avg_satisfaction": 2.5, "revenue_share": 0.5037, "ltv_index": 167.9012, "correlation": null},
-        {"factor": "acquisition_source", "value": "organic", "customers": 3, "avg_ltv": 53.33, "median_ltv": 70.0, "avg_orders": 1.0, "avg_order_value": 56.67, "avg_interactions": 0.6667, "avg_satisfaction": 4.0, "revenue_share": 0.237, "ltv_index": 79.0123, "correlation": null},
-        {"factor": "acquisition_source", "value": "ads", "customers": 4, "avg_ltv": 43.75, "median_ltv": 42.5, "avg_orders": 1.5, "avg_order_value": 39.17, "avg_interactions": 1.5, "avg_satisfaction": 3.8, "revenue_share": 0.2593, "ltv_index": 64.8148, "correlation": null},
-        {"factor": "segment", "value": "premium", "customers": 5, "avg_ltv": 98.0, "median_ltv": 90.0, "avg_orders": 2.0, "avg_order_value": 55.0, "avg_interactions": 1.4, "avg_satisfaction": 4.0, "revenue_share": 0.7259, "ltv_index": 145.1852, "correlation": null},
-        {"factor": "segment", "value": "basic", "customers": 5, "avg_ltv": 37.0, "median_ltv": 25.0, "avg_orders": 1.0, "avg_order_value": 79.0, "avg_interactions": 0.8, "avg_satisfaction": 2.6667, "revenue_share": 0.2741, "ltv_index": 54.8148, "correlation": null},
-        {"factor": "country", "value": "US", "customers": 5, "avg_ltv": 103.0, "median_ltv": 90.0, "avg_orders": 2.2, "avg_order_value": 52.27, "avg_interactions": 1.4, "avg_satisfaction": 4.0, "revenue_share": 0.763, "ltv_index": 152.5926, "correlation": null},
-        {"factor": "country", "value": "FR", "customers": 2, "avg_ltv": 45.0, "median_ltv": 45.0, "avg_orders": 0.5, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.1333, "ltv_index": 66.6667, "correlation": null},
-        {"factor": "country", "value": "DE", "customers": 3, "avg_ltv": 23.33, "median_ltv": 0.0, "avg_orders": 1.0, "avg_order_value": 93.33, "avg_interactions": 1.3333, "avg_satisfaction": 2.6667, "revenue_share": 0.1037, "ltv_index": 34.5679, "correlation": null},
-        {"factor": "gender", "value": "M", "customers": 4, "avg_ltv": 117.5, "median_ltv": 85.0, "avg_orders": 2.5, "avg_order_value": 48.0, "avg_interactions": 1.5, "avg_satisfaction": 4.25, "revenue_share": 0.6963, "ltv_index": 174.0741, "correlation": null},
-        {"factor": "gender", "value": "F", "customers": 5, "avg_ltv": 41.0, "median_ltv": 25.0, "avg_orders": 1.0, "avg_order_value": 93.0, "avg_interactions": 1.0, "avg_satisfaction": 2.75, "revenue_share": 0.3037, "ltv_index": 60.7407, "correlation": null},
-        {"factor": "gender", "value": "unknown", "customers": 1, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
-        {"factor": "age_band", "value": "55-64", "customers": 2, "avg_ltv": 120.0, "median_ltv": 120.0, "avg_orders": 2.0, "avg_order_value": 110.0, "avg_interactions": 1.0, "avg_satisfaction": 2.5, "revenue_share": 0.3556, "ltv_index": 177.7778, "correlation": null},
-        {"factor": "age_band", "value": "45-54", "customers": 1, "avg_ltv": 100.0, "median_ltv": 100.0, "avg_orders": 2.0, "avg_order_value": 50.0, "avg_interactions": 1.0, "avg_satisfaction": null, "revenue_share": 0.1481, "ltv_index": 148.1481, "correlation": null},
-        {"factor": "age_band", "value": "18-24", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 1.0, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.1333, "ltv_index": 133.3333, "correlation": null},
-        {"factor": "age_band", "value": "<18", "customers": 1, "avg_ltv": 70.0, "median_ltv": 70.0, "avg_orders": 2.0, "avg_order_value": 40.0, "avg_interactions": 2.0, "avg_satisfaction": 4.0, "revenue_share": 0.1037, "ltv_index": 103.7037, "correlation": null},
-        {"factor": "age_band", "value": "65+", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 3.0, "avg_order_value": 20.0, "avg_interactions": 2.0, "avg_satisfaction": 4.5, "revenue_share": 0.0889, "ltv_index": 88.8889, "correlation": null},
-        {"factor": "age_band", "value": "25-34", "customers": 2, "avg_ltv": 57.5, "median_ltv": 57.5, "avg_orders": 1.5, "avg_order_value": 58.33, "avg_interactions": 1.5, "avg_satisfaction": 3.5, "revenue_share": 0.1704, "ltv_index": 85.1852, "correlation": null},
-        {"factor": "age_band", "value": "35-44", "customers": 1, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
-        {"factor": "age_band", "value": "unknown", "customers": 1, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 1.0, "avg_satisfaction": 3.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
-        {"factor": "primary_channel", "value": "web", "customers": 3, "avg_ltv": 143.33, "median_ltv": 100.0, "avg_orders": 2.3333, "avg_order_value": 70.0, "avg_interactions": 1.6667, "avg_satisfaction": 3.6667, "revenue_share": 0.637, "ltv_index": 212.3457, "correlation": null},
-        {"factor": "primary_channel", "value": "mobile_app", "customers": 1, "avg_ltv": 70.0, "median_ltv": 70.0, "avg_orders": 2.0, "avg_order_value": 40.0, "avg_interactions": 2.0, "avg_satisfaction": 4.0, "revenue_share": 0.1037, "ltv_index": 103.7037, "correlation": null},
-        {"factor": "primary_channel", "value": "unknown", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 3.0, "avg_order_value": 20.0, "avg_interactions": 2.0, "avg_satisfaction": 4.5, "revenue_share": 0.0889, "ltv_index": 88.8889, "correlation": null},
-        {"factor": "primary_channel", "value": "none", "customers": 3, "avg_ltv": 38.33, "median_ltv": 25.0, "avg_orders": 0.6667, "avg_order_value": 57.5, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.1704, "ltv_index": 56.7901, "correlation": null},
-        {"factor": "primary_channel", "value": "email", "customers": 2, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.5, "avg_order_value": 200.0, "avg_interactions": 1.0, "avg_satisfaction": 2.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
-        {"factor": "top_category", "value": "home", "customers": 2, "avg_ltv": 170.0, "median_ltv": 170.0, "avg_orders": 2.5, "avg_order_value": 68.0, "avg_interactions": 1.0, "avg_satisfaction": 4.0, "revenue_share": 0.5037, "ltv_index": 251.8519, "correlation": null},
-        {"factor": "top_category", "value": "toys", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 1.0, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.1333, "ltv_index": 133.3333, "correlation": null},
-        {"factor": "top_category", "value": "books", "customers": 2, "avg_ltv": 65.0, "median_ltv": 65.0, "avg_orders": 2.5, "avg_order_value": 28.0, "avg_interactions": 2.0, "avg_satisfaction": 4.3333, "revenue_share": 0.1926, "ltv_index": 96.2963, "correlation": null},
-        {"factor": "top_category", "value": "electronics", "customers": 2, "avg_ltv": 45.0, "median_ltv": 45.0, "avg_orders": 1.5, "avg_order_value": 116.67, "avg_interactions": 2.0, "avg_satisfaction": 2.6667, "revenue_share": 0.1333, "ltv_index": 66.6667, "correlation": null},
-        {"factor": "top_category", "value": "unknown", "customers": 1, "avg_ltv": 25.0, "median_ltv": 25.0, "avg_orders": 1.0, "avg_order_value": 25.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.037, "ltv_index": 37.037, "correlation": null},
-        {"factor": "top_category", "value": "none", "customers": 2, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.5, "avg_satisfaction": 3.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
-        {"factor": "correlation", "value": "age", "customers": 9, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.2468},
-        {"factor": "correlation", "value": "avg_satisfaction", "customers": 6, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.5281},
-        {"factor": "correlation", "value": "interactions", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.1964},
-        {"factor": "correlation", "value": "support_contacts", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": -0.1348},
-        {"factor": "correlation", "value": "tenure_days", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.7394},
-    ]));
+    expect_rows(
+        "factors min_customers=1",
+        &rows,
+        json!([
+            {"factor": "acquisition_source", "value": "referral", "customers": 3, "avg_ltv": 113.33, "median_ltv": 100.0, "avg_orders": 2.0, "avg_order_value": 90.0, "avg_interactions": 1.0, "avg_satisfaction": 2.5, "revenue_share": 0.5037, "ltv_index": 167.9012, "correlation": null},
+            {"factor": "acquisition_source", "value": "organic", "customers": 3, "avg_ltv": 53.33, "median_ltv": 70.0, "avg_orders": 1.0, "avg_order_value": 56.67, "avg_interactions": 0.6667, "avg_satisfaction": 4.0, "revenue_share": 0.237, "ltv_index": 79.0123, "correlation": null},
+            {"factor": "acquisition_source", "value": "ads", "customers": 4, "avg_ltv": 43.75, "median_ltv": 42.5, "avg_orders": 1.5, "avg_order_value": 39.17, "avg_interactions": 1.5, "avg_satisfaction": 3.8, "revenue_share": 0.2593, "ltv_index": 64.8148, "correlation": null},
+            {"factor": "segment", "value": "premium", "customers": 5, "avg_ltv": 98.0, "median_ltv": 90.0, "avg_orders": 2.0, "avg_order_value": 55.0, "avg_interactions": 1.4, "avg_satisfaction": 4.0, "revenue_share": 0.7259, "ltv_index": 145.1852, "correlation": null},
+            {"factor": "segment", "value": "basic", "customers": 5, "avg_ltv": 37.0, "median_ltv": 25.0, "avg_orders": 1.0, "avg_order_value": 79.0, "avg_interactions": 0.8, "avg_satisfaction": 2.6667, "revenue_share": 0.2741, "ltv_index": 54.8148, "correlation": null},
+            {"factor": "country", "value": "US", "customers": 5, "avg_ltv": 103.0, "median_ltv": 90.0, "avg_orders": 2.2, "avg_order_value": 52.27, "avg_interactions": 1.4, "avg_satisfaction": 4.0, "revenue_share": 0.763, "ltv_index": 152.5926, "correlation": null},
+            {"factor": "country", "value": "FR", "customers": 2, "avg_ltv": 45.0, "median_ltv": 45.0, "avg_orders": 0.5, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.1333, "ltv_index": 66.6667, "correlation": null},
+            {"factor": "country", "value": "DE", "customers": 3, "avg_ltv": 23.33, "median_ltv": 0.0, "avg_orders": 1.0, "avg_order_value": 93.33, "avg_interactions": 1.3333, "avg_satisfaction": 2.6667, "revenue_share": 0.1037, "ltv_index": 34.5679, "correlation": null},
+            {"factor": "gender", "value": "M", "customers": 4, "avg_ltv": 117.5, "median_ltv": 85.0, "avg_orders": 2.5, "avg_order_value": 48.0, "avg_interactions": 1.5, "avg_satisfaction": 4.25, "revenue_share": 0.6963, "ltv_index": 174.0741, "correlation": null},
+            {"factor": "gender", "value": "F", "customers": 5, "avg_ltv": 41.0, "median_ltv": 25.0, "avg_orders": 1.0, "avg_order_value": 93.0, "avg_interactions": 1.0, "avg_satisfaction": 2.75, "revenue_share": 0.3037, "ltv_index": 60.7407, "correlation": null},
+            {"factor": "gender", "value": "unknown", "customers": 1, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+            {"factor": "age_band", "value": "55-64", "customers": 2, "avg_ltv": 120.0, "median_ltv": 120.0, "avg_orders": 2.0, "avg_order_value": 110.0, "avg_interactions": 1.0, "avg_satisfaction": 2.5, "revenue_share": 0.3556, "ltv_index": 177.7778, "correlation": null},
+            {"factor": "age_band", "value": "45-54", "customers": 1, "avg_ltv": 100.0, "median_ltv": 100.0, "avg_orders": 2.0, "avg_order_value": 50.0, "avg_interactions": 1.0, "avg_satisfaction": null, "revenue_share": 0.1481, "ltv_index": 148.1481, "correlation": null},
+            {"factor": "age_band", "value": "18-24", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 1.0, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.1333, "ltv_index": 133.3333, "correlation": null},
+            {"factor": "age_band", "value": "<18", "customers": 1, "avg_ltv": 70.0, "median_ltv": 70.0, "avg_orders": 2.0, "avg_order_value": 40.0, "avg_interactions": 2.0, "avg_satisfaction": 4.0, "revenue_share": 0.1037, "ltv_index": 103.7037, "correlation": null},
+            {"factor": "age_band", "value": "65+", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 3.0, "avg_order_value": 20.0, "avg_interactions": 2.0, "avg_satisfaction": 4.5, "revenue_share": 0.0889, "ltv_index": 88.8889, "correlation": null},
+            {"factor": "age_band", "value": "25-34", "customers": 2, "avg_ltv": 57.5, "median_ltv": 57.5, "avg_orders": 1.5, "avg_order_value": 58.33, "avg_interactions": 1.5, "avg_satisfaction": 3.5, "revenue_share": 0.1704, "ltv_index": 85.1852, "correlation": null},
+            {"factor": "age_band", "value": "35-44", "customers": 1, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+            {"factor": "age_band", "value": "unknown", "customers": 1, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 1.0, "avg_satisfaction": 3.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+            {"factor": "primary_channel", "value": "web", "customers": 3, "avg_ltv": 143.33, "median_ltv": 100.0, "avg_orders": 2.3333, "avg_order_value": 70.0, "avg_interactions": 1.6667, "avg_satisfaction": 3.6667, "revenue_share": 0.637, "ltv_index": 212.3457, "correlation": null},
+            {"factor": "primary_channel", "value": "mobile_app", "customers": 1, "avg_ltv": 70.0, "median_ltv": 70.0, "avg_orders": 2.0, "avg_order_value": 40.0, "avg_interactions": 2.0, "avg_satisfaction": 4.0, "revenue_share": 0.1037, "ltv_index": 103.7037, "correlation": null},
+            {"factor": "primary_channel", "value": "unknown", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 3.0, "avg_order_value": 20.0, "avg_interactions": 2.0, "avg_satisfaction": 4.5, "revenue_share": 0.0889, "ltv_index": 88.8889, "correlation": null},
+            {"factor": "primary_channel", "value": "none", "customers": 3, "avg_ltv": 38.33, "median_ltv": 25.0, "avg_orders": 0.6667, "avg_order_value": 57.5, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.1704, "ltv_index": 56.7901, "correlation": null},
+            {"factor": "primary_channel", "value": "email", "customers": 2, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.5, "avg_order_value": 200.0, "avg_interactions": 1.0, "avg_satisfaction": 2.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+            {"factor": "top_category", "value": "home", "customers": 2, "avg_ltv": 170.0, "median_ltv": 170.0, "avg_orders": 2.5, "avg_order_value": 68.0, "avg_interactions": 1.0, "avg_satisfaction": 4.0, "revenue_share": 0.5037, "ltv_index": 251.8519, "correlation": null},
+            {"factor": "top_category", "value": "toys", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 1.0, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.1333, "ltv_index": 133.3333, "correlation": null},
+            {"factor": "top_category", "value": "books", "customers": 2, "avg_ltv": 65.0, "median_ltv": 65.0, "avg_orders": 2.5, "avg_order_value": 28.0, "avg_interactions": 2.0, "avg_satisfaction": 4.3333, "revenue_share": 0.1926, "ltv_index": 96.2963, "correlation": null},
+            {"factor": "top_category", "value": "electronics", "customers": 2, "avg_ltv": 45.0, "median_ltv": 45.0, "avg_orders": 1.5, "avg_order_value": 116.67, "avg_interactions": 2.0, "avg_satisfaction": 2.6667, "revenue_share": 0.1333, "ltv_index": 66.6667, "correlation": null},
+            {"factor": "top_category", "value": "unknown", "customers": 1, "avg_ltv": 25.0, "median_ltv": 25.0, "avg_orders": 1.0, "avg_order_value": 25.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.037, "ltv_index": 37.037, "correlation": null},
+            {"factor": "top_category", "value": "none", "customers": 2, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.5, "avg_satisfaction": 3.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+            {"factor": "correlation", "value": "age", "customers": 9, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.2468},
+            {"factor": "correlation", "value": "avg_satisfaction", "customers": 6, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.5281},
+            {"factor": "correlation", "value": "interactions", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.1964},
+            {"factor": "correlation", "value": "support_contacts", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": -0.1348},
+            {"factor": "correlation", "value": "tenure_days", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.7394},
+        ]),
+    );
 }
 
 #[tokio::test]
 async fn min_customers_leaves_out_small_groups() {
     let app = golden().await;
-    let rows = pipe(&app, "ltv_influencing_factors", &format!("{AS_OF}&min_customers=2")).await;
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        &format!("{AS_OF}&min_customers=2"),
+    )
+    .await;
     let got: Vec<String> = rows
         .iter()
-        .map(|r| format!("{}={}", r["factor"].as_str().unwrap(), r["value"].as_str().unwrap()))
+        .map(|r| {
+            format!(
+                "{}={}",
+                r["factor"].as_str().unwrap(),
+                r["value"].as_str().unwrap()
+            )
+        })
         .collect();
     let exp: Vec<String> = json!([
         {"k": "acquisition_source=referral"},
@@ -1083,110 +1426,155 @@ async fn min_customers_leaves_out_small_groups() {
         {"k": "correlation=support_contacts"},
         {"k": "correlation=tenure_days"},
     ])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["k"].as_str().unwrap().to_string())
-        .collect();
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|r| r["k"].as_str().unwrap().to_string())
+    .collect();
     assert_eq!(got, exp);
 }
 
 #[tokio::test]
 async fn factor_selects_one_factor() {
     let app = golden().await;
-    let rows = pipe(&app, "ltv_influencing_factors", &format!("{AS_OF}&factor=primary_channel&min_customers=1")).await;
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        &format!("{AS_OF}&factor=primary_channel&min_customers=1"),
+    )
+    .await;
     // web: c01, c04, c11 → 430/3 = 143.33; median 100; interactions 5/3 = 1.6667;
     //   satisfaction (5+2+4)/3 = 3.6667. unknown = c06 (both channels null/blank).
     //   c02's phone/mobile_app tie goes to mobile_app.
-    expect_rows("factors primary_channel", &rows, json!([
-        {"factor": "primary_channel", "value": "web", "customers": 3, "avg_ltv": 143.33, "median_ltv": 100.0, "avg_orders": 2.3333, "avg_order_value": 70.0, "avg_interactions": 1.6667, "avg_satisfaction": 3.6667, "revenue_share": 0.637, "ltv_index": 212.3457, "correlation": null},
-        {"factor": "primary_channel", "value": "mobile_app", "customers": 1, "avg_ltv": 70.0, "median_ltv": 70.0, "avg_orders": 2.0, "avg_order_value": 40.0, "avg_interactions": 2.0, "avg_satisfaction": 4.0, "revenue_share": 0.1037, "ltv_index": 103.7037, "correlation": null},
-        {"factor": "primary_channel", "value": "unknown", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 3.0, "avg_order_value": 20.0, "avg_interactions": 2.0, "avg_satisfaction": 4.5, "revenue_share": 0.0889, "ltv_index": 88.8889, "correlation": null},
-        {"factor": "primary_channel", "value": "none", "customers": 3, "avg_ltv": 38.33, "median_ltv": 25.0, "avg_orders": 0.6667, "avg_order_value": 57.5, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.1704, "ltv_index": 56.7901, "correlation": null},
-        {"factor": "primary_channel", "value": "email", "customers": 2, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.5, "avg_order_value": 200.0, "avg_interactions": 1.0, "avg_satisfaction": 2.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
-    ]));
-    let rows = pipe(&app, "ltv_influencing_factors", &format!("{AS_OF}&factor=top_category&min_customers=1")).await;
+    expect_rows(
+        "factors primary_channel",
+        &rows,
+        json!([
+            {"factor": "primary_channel", "value": "web", "customers": 3, "avg_ltv": 143.33, "median_ltv": 100.0, "avg_orders": 2.3333, "avg_order_value": 70.0, "avg_interactions": 1.6667, "avg_satisfaction": 3.6667, "revenue_share": 0.637, "ltv_index": 212.3457, "correlation": null},
+            {"factor": "primary_channel", "value": "mobile_app", "customers": 1, "avg_ltv": 70.0, "median_ltv": 70.0, "avg_orders": 2.0, "avg_order_value": 40.0, "avg_interactions": 2.0, "avg_satisfaction": 4.0, "revenue_share": 0.1037, "ltv_index": 103.7037, "correlation": null},
+            {"factor": "primary_channel", "value": "unknown", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 3.0, "avg_order_value": 20.0, "avg_interactions": 2.0, "avg_satisfaction": 4.5, "revenue_share": 0.0889, "ltv_index": 88.8889, "correlation": null},
+            {"factor": "primary_channel", "value": "none", "customers": 3, "avg_ltv": 38.33, "median_ltv": 25.0, "avg_orders": 0.6667, "avg_order_value": 57.5, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.1704, "ltv_index": 56.7901, "correlation": null},
+            {"factor": "primary_channel", "value": "email", "customers": 2, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.5, "avg_order_value": 200.0, "avg_interactions": 1.0, "avg_satisfaction": 2.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+        ]),
+    );
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        &format!("{AS_OF}&factor=top_category&min_customers=1"),
+    )
+    .await;
     // home: c04 (home 70 beats toys 30; the electronics 500 is after as_of), c11 → 170;
     // books: c02 and c06 (20 clothing, 20 books, 20 unknown: alphabetical → books);
     // electronics: c01 (gross 100 beats books 50 although 60 of it was refunded), c07.
-    expect_rows("factors top_category", &rows, json!([
-        {"factor": "top_category", "value": "home", "customers": 2, "avg_ltv": 170.0, "median_ltv": 170.0, "avg_orders": 2.5, "avg_order_value": 68.0, "avg_interactions": 1.0, "avg_satisfaction": 4.0, "revenue_share": 0.5037, "ltv_index": 251.8519, "correlation": null},
-        {"factor": "top_category", "value": "toys", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 1.0, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.1333, "ltv_index": 133.3333, "correlation": null},
-        {"factor": "top_category", "value": "books", "customers": 2, "avg_ltv": 65.0, "median_ltv": 65.0, "avg_orders": 2.5, "avg_order_value": 28.0, "avg_interactions": 2.0, "avg_satisfaction": 4.3333, "revenue_share": 0.1926, "ltv_index": 96.2963, "correlation": null},
-        {"factor": "top_category", "value": "electronics", "customers": 2, "avg_ltv": 45.0, "median_ltv": 45.0, "avg_orders": 1.5, "avg_order_value": 116.67, "avg_interactions": 2.0, "avg_satisfaction": 2.6667, "revenue_share": 0.1333, "ltv_index": 66.6667, "correlation": null},
-        {"factor": "top_category", "value": "unknown", "customers": 1, "avg_ltv": 25.0, "median_ltv": 25.0, "avg_orders": 1.0, "avg_order_value": 25.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.037, "ltv_index": 37.037, "correlation": null},
-        {"factor": "top_category", "value": "none", "customers": 2, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.5, "avg_satisfaction": 3.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
-    ]));
-    let rows = pipe(&app, "ltv_influencing_factors", &format!("{AS_OF}&factor=correlation&min_customers=1")).await;
-    expect_rows("factors correlation", &rows, json!([
-        {"factor": "correlation", "value": "age", "customers": 9, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.2468},
-        {"factor": "correlation", "value": "avg_satisfaction", "customers": 6, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.5281},
-        {"factor": "correlation", "value": "interactions", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.1964},
-        {"factor": "correlation", "value": "support_contacts", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": -0.1348},
-        {"factor": "correlation", "value": "tenure_days", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.7394},
-    ]));
+    expect_rows(
+        "factors top_category",
+        &rows,
+        json!([
+            {"factor": "top_category", "value": "home", "customers": 2, "avg_ltv": 170.0, "median_ltv": 170.0, "avg_orders": 2.5, "avg_order_value": 68.0, "avg_interactions": 1.0, "avg_satisfaction": 4.0, "revenue_share": 0.5037, "ltv_index": 251.8519, "correlation": null},
+            {"factor": "top_category", "value": "toys", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 1.0, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.1333, "ltv_index": 133.3333, "correlation": null},
+            {"factor": "top_category", "value": "books", "customers": 2, "avg_ltv": 65.0, "median_ltv": 65.0, "avg_orders": 2.5, "avg_order_value": 28.0, "avg_interactions": 2.0, "avg_satisfaction": 4.3333, "revenue_share": 0.1926, "ltv_index": 96.2963, "correlation": null},
+            {"factor": "top_category", "value": "electronics", "customers": 2, "avg_ltv": 45.0, "median_ltv": 45.0, "avg_orders": 1.5, "avg_order_value": 116.67, "avg_interactions": 2.0, "avg_satisfaction": 2.6667, "revenue_share": 0.1333, "ltv_index": 66.6667, "correlation": null},
+            {"factor": "top_category", "value": "unknown", "customers": 1, "avg_ltv": 25.0, "median_ltv": 25.0, "avg_orders": 1.0, "avg_order_value": 25.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.037, "ltv_index": 37.037, "correlation": null},
+            {"factor": "top_category", "value": "none", "customers": 2, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.5, "avg_satisfaction": 3.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+        ]),
+    );
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        &format!("{AS_OF}&factor=correlation&min_customers=1"),
+    )
+    .await;
+    expect_rows(
+        "factors correlation",
+        &rows,
+        json!([
+            {"factor": "correlation", "value": "age", "customers": 9, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.2468},
+            {"factor": "correlation", "value": "avg_satisfaction", "customers": 6, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.5281},
+            {"factor": "correlation", "value": "interactions", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.1964},
+            {"factor": "correlation", "value": "support_contacts", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": -0.1348},
+            {"factor": "correlation", "value": "tenure_days", "customers": 10, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.7394},
+        ]),
+    );
 }
 
 #[tokio::test]
 async fn influencing_factors_with_a_country_filter() {
     let app = golden().await;
-    let rows = pipe(&app, "ltv_influencing_factors", &format!("{AS_OF}&country=US&min_customers=1")).await;
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        &format!("{AS_OF}&country=US&min_customers=1"),
+    )
+    .await;
     // Population: c01, c04, c06, c09, c11: net 515, avg 103.
     // segment=premium (c01 c04 c06 c11): 490/4 = 122.5, median (90+100)/2 = 95, share 490/515 = 0.9515,
     //   index 100·122.5/103 = 118.932.
-    expect_rows("factors US", &rows, json!([
-        {"factor": "acquisition_source", "value": "referral", "customers": 2, "avg_ltv": 170.0, "median_ltv": 170.0, "avg_orders": 2.5, "avg_order_value": 68.0, "avg_interactions": 1.0, "avg_satisfaction": 4.0, "revenue_share": 0.6602, "ltv_index": 165.0485, "correlation": null},
-        {"factor": "acquisition_source", "value": "ads", "customers": 3, "avg_ltv": 58.33, "median_ltv": 60.0, "avg_orders": 2.0, "avg_order_value": 39.17, "avg_interactions": 1.6667, "avg_satisfaction": 4.0, "revenue_share": 0.3398, "ltv_index": 56.6343, "correlation": null},
-        {"factor": "segment", "value": "premium", "customers": 4, "avg_ltv": 122.5, "median_ltv": 95.0, "avg_orders": 2.5, "avg_order_value": 55.0, "avg_interactions": 1.75, "avg_satisfaction": 4.0, "revenue_share": 0.9515, "ltv_index": 118.932, "correlation": null},
-        {"factor": "segment", "value": "basic", "customers": 1, "avg_ltv": 25.0, "median_ltv": 25.0, "avg_orders": 1.0, "avg_order_value": 25.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0485, "ltv_index": 24.2718, "correlation": null},
-        {"factor": "country", "value": "US", "customers": 5, "avg_ltv": 103.0, "median_ltv": 90.0, "avg_orders": 2.2, "avg_order_value": 52.27, "avg_interactions": 1.4, "avg_satisfaction": 4.0, "revenue_share": 1.0, "ltv_index": 100.0, "correlation": null},
-        {"factor": "gender", "value": "M", "customers": 3, "avg_ltv": 133.33, "median_ltv": 100.0, "avg_orders": 2.6667, "avg_order_value": 50.0, "avg_interactions": 1.3333, "avg_satisfaction": 4.3333, "revenue_share": 0.7767, "ltv_index": 129.4498, "correlation": null},
-        {"factor": "gender", "value": "F", "customers": 2, "avg_ltv": 57.5, "median_ltv": 57.5, "avg_orders": 1.5, "avg_order_value": 58.33, "avg_interactions": 1.5, "avg_satisfaction": 3.5, "revenue_share": 0.2233, "ltv_index": 55.8252, "correlation": null},
-        {"factor": "age_band", "value": "55-64", "customers": 1, "avg_ltv": 240.0, "median_ltv": 240.0, "avg_orders": 3.0, "avg_order_value": 80.0, "avg_interactions": 1.0, "avg_satisfaction": 4.0, "revenue_share": 0.466, "ltv_index": 233.0097, "correlation": null},
-        {"factor": "age_band", "value": "45-54", "customers": 1, "avg_ltv": 100.0, "median_ltv": 100.0, "avg_orders": 2.0, "avg_order_value": 50.0, "avg_interactions": 1.0, "avg_satisfaction": null, "revenue_share": 0.1942, "ltv_index": 97.0874, "correlation": null},
-        {"factor": "age_band", "value": "65+", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 3.0, "avg_order_value": 20.0, "avg_interactions": 2.0, "avg_satisfaction": 4.5, "revenue_share": 0.1165, "ltv_index": 58.2524, "correlation": null},
-        {"factor": "age_band", "value": "25-34", "customers": 2, "avg_ltv": 57.5, "median_ltv": 57.5, "avg_orders": 1.5, "avg_order_value": 58.33, "avg_interactions": 1.5, "avg_satisfaction": 3.5, "revenue_share": 0.2233, "ltv_index": 55.8252, "correlation": null},
-        {"factor": "primary_channel", "value": "web", "customers": 3, "avg_ltv": 143.33, "median_ltv": 100.0, "avg_orders": 2.3333, "avg_order_value": 70.0, "avg_interactions": 1.6667, "avg_satisfaction": 3.6667, "revenue_share": 0.835, "ltv_index": 139.1586, "correlation": null},
-        {"factor": "primary_channel", "value": "unknown", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 3.0, "avg_order_value": 20.0, "avg_interactions": 2.0, "avg_satisfaction": 4.5, "revenue_share": 0.1165, "ltv_index": 58.2524, "correlation": null},
-        {"factor": "primary_channel", "value": "none", "customers": 1, "avg_ltv": 25.0, "median_ltv": 25.0, "avg_orders": 1.0, "avg_order_value": 25.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0485, "ltv_index": 24.2718, "correlation": null},
-        {"factor": "top_category", "value": "home", "customers": 2, "avg_ltv": 170.0, "median_ltv": 170.0, "avg_orders": 2.5, "avg_order_value": 68.0, "avg_interactions": 1.0, "avg_satisfaction": 4.0, "revenue_share": 0.6602, "ltv_index": 165.0485, "correlation": null},
-        {"factor": "top_category", "value": "electronics", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 2.0, "avg_order_value": 75.0, "avg_interactions": 3.0, "avg_satisfaction": 3.5, "revenue_share": 0.1748, "ltv_index": 87.3786, "correlation": null},
-        {"factor": "top_category", "value": "books", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 3.0, "avg_order_value": 20.0, "avg_interactions": 2.0, "avg_satisfaction": 4.5, "revenue_share": 0.1165, "ltv_index": 58.2524, "correlation": null},
-        {"factor": "top_category", "value": "unknown", "customers": 1, "avg_ltv": 25.0, "median_ltv": 25.0, "avg_orders": 1.0, "avg_order_value": 25.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0485, "ltv_index": 24.2718, "correlation": null},
-        {"factor": "correlation", "value": "age", "customers": 5, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.4784},
-        {"factor": "correlation", "value": "avg_satisfaction", "customers": 3, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": -0.1555},
-        {"factor": "correlation", "value": "interactions", "customers": 5, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.0241},
-        {"factor": "correlation", "value": "support_contacts", "customers": 5, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": -0.0887},
-        {"factor": "correlation", "value": "tenure_days", "customers": 5, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.8531},
-    ]));
+    expect_rows(
+        "factors US",
+        &rows,
+        json!([
+            {"factor": "acquisition_source", "value": "referral", "customers": 2, "avg_ltv": 170.0, "median_ltv": 170.0, "avg_orders": 2.5, "avg_order_value": 68.0, "avg_interactions": 1.0, "avg_satisfaction": 4.0, "revenue_share": 0.6602, "ltv_index": 165.0485, "correlation": null},
+            {"factor": "acquisition_source", "value": "ads", "customers": 3, "avg_ltv": 58.33, "median_ltv": 60.0, "avg_orders": 2.0, "avg_order_value": 39.17, "avg_interactions": 1.6667, "avg_satisfaction": 4.0, "revenue_share": 0.3398, "ltv_index": 56.6343, "correlation": null},
+            {"factor": "segment", "value": "premium", "customers": 4, "avg_ltv": 122.5, "median_ltv": 95.0, "avg_orders": 2.5, "avg_order_value": 55.0, "avg_interactions": 1.75, "avg_satisfaction": 4.0, "revenue_share": 0.9515, "ltv_index": 118.932, "correlation": null},
+            {"factor": "segment", "value": "basic", "customers": 1, "avg_ltv": 25.0, "median_ltv": 25.0, "avg_orders": 1.0, "avg_order_value": 25.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0485, "ltv_index": 24.2718, "correlation": null},
+            {"factor": "country", "value": "US", "customers": 5, "avg_ltv": 103.0, "median_ltv": 90.0, "avg_orders": 2.2, "avg_order_value": 52.27, "avg_interactions": 1.4, "avg_satisfaction": 4.0, "revenue_share": 1.0, "ltv_index": 100.0, "correlation": null},
+            {"factor": "gender", "value": "M", "customers": 3, "avg_ltv": 133.33, "median_ltv": 100.0, "avg_orders": 2.6667, "avg_order_value": 50.0, "avg_interactions": 1.3333, "avg_satisfaction": 4.3333, "revenue_share": 0.7767, "ltv_index": 129.4498, "correlation": null},
+            {"factor": "gender", "value": "F", "customers": 2, "avg_ltv": 57.5, "median_ltv": 57.5, "avg_orders": 1.5, "avg_order_value": 58.33, "avg_interactions": 1.5, "avg_satisfaction": 3.5, "revenue_share": 0.2233, "ltv_index": 55.8252, "correlation": null},
+            {"factor": "age_band", "value": "55-64", "customers": 1, "avg_ltv": 240.0, "median_ltv": 240.0, "avg_orders": 3.0, "avg_order_value": 80.0, "avg_interactions": 1.0, "avg_satisfaction": 4.0, "revenue_share": 0.466, "ltv_index": 233.0097, "correlation": null},
+            {"factor": "age_band", "value": "45-54", "customers": 1, "avg_ltv": 100.0, "median_ltv": 100.0, "avg_orders": 2.0, "avg_order_value": 50.0, "avg_interactions": 1.0, "avg_satisfaction": null, "revenue_share": 0.1942, "ltv_index": 97.0874, "correlation": null},
+            {"factor": "age_band", "value": "65+", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 3.0, "avg_order_value": 20.0, "avg_interactions": 2.0, "avg_satisfaction": 4.5, "revenue_share": 0.1165, "ltv_index": 58.2524, "correlation": null},
+            {"factor": "age_band", "value": "25-34", "customers": 2, "avg_ltv": 57.5, "median_ltv": 57.5, "avg_orders": 1.5, "avg_order_value": 58.33, "avg_interactions": 1.5, "avg_satisfaction": 3.5, "revenue_share": 0.2233, "ltv_index": 55.8252, "correlation": null},
+            {"factor": "primary_channel", "value": "web", "customers": 3, "avg_ltv": 143.33, "median_ltv": 100.0, "avg_orders": 2.3333, "avg_order_value": 70.0, "avg_interactions": 1.6667, "avg_satisfaction": 3.6667, "revenue_share": 0.835, "ltv_index": 139.1586, "correlation": null},
+            {"factor": "primary_channel", "value": "unknown", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 3.0, "avg_order_value": 20.0, "avg_interactions": 2.0, "avg_satisfaction": 4.5, "revenue_share": 0.1165, "ltv_index": 58.2524, "correlation": null},
+            {"factor": "primary_channel", "value": "none", "customers": 1, "avg_ltv": 25.0, "median_ltv": 25.0, "avg_orders": 1.0, "avg_order_value": 25.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0485, "ltv_index": 24.2718, "correlation": null},
+            {"factor": "top_category", "value": "home", "customers": 2, "avg_ltv": 170.0, "median_ltv": 170.0, "avg_orders": 2.5, "avg_order_value": 68.0, "avg_interactions": 1.0, "avg_satisfaction": 4.0, "revenue_share": 0.6602, "ltv_index": 165.0485, "correlation": null},
+            {"factor": "top_category", "value": "electronics", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 2.0, "avg_order_value": 75.0, "avg_interactions": 3.0, "avg_satisfaction": 3.5, "revenue_share": 0.1748, "ltv_index": 87.3786, "correlation": null},
+            {"factor": "top_category", "value": "books", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 3.0, "avg_order_value": 20.0, "avg_interactions": 2.0, "avg_satisfaction": 4.5, "revenue_share": 0.1165, "ltv_index": 58.2524, "correlation": null},
+            {"factor": "top_category", "value": "unknown", "customers": 1, "avg_ltv": 25.0, "median_ltv": 25.0, "avg_orders": 1.0, "avg_order_value": 25.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0485, "ltv_index": 24.2718, "correlation": null},
+            {"factor": "correlation", "value": "age", "customers": 5, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.4784},
+            {"factor": "correlation", "value": "avg_satisfaction", "customers": 3, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": -0.1555},
+            {"factor": "correlation", "value": "interactions", "customers": 5, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.0241},
+            {"factor": "correlation", "value": "support_contacts", "customers": 5, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": -0.0887},
+            {"factor": "correlation", "value": "tenure_days", "customers": 5, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 0.8531},
+        ]),
+    );
 }
 
 #[tokio::test]
 async fn correlations_are_null_without_variance_and_always_present() {
     let app = golden().await;
-    let rows = pipe(&app, "ltv_influencing_factors", &format!("{AS_OF}&country=FR&min_customers=1")).await;
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        &format!("{AS_OF}&country=FR&min_customers=1"),
+    )
+    .await;
     // FR = c05 (ltv 90, age 18, tenure 137) and c08 (ltv 0, age 35, tenure 41), no interactions:
     // age r = −1 and tenure r = +1 exactly (two points); interactions and support contacts have
     // zero variance → null (customers 2); no satisfaction score → customers 0, null.
     // Groups: the population's avg_ltv is 45, so FR's ltv_index is 100 and revenue_share 1.
-    expect_rows("factors FR", &rows, json!([
-        {"factor": "acquisition_source", "value": "organic", "customers": 2, "avg_ltv": 45.0, "median_ltv": 45.0, "avg_orders": 0.5, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 1.0, "ltv_index": 100.0, "correlation": null},
-        {"factor": "segment", "value": "basic", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 1.0, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 1.0, "ltv_index": 200.0, "correlation": null},
-        {"factor": "segment", "value": "premium", "customers": 1, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
-        {"factor": "country", "value": "FR", "customers": 2, "avg_ltv": 45.0, "median_ltv": 45.0, "avg_orders": 0.5, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 1.0, "ltv_index": 100.0, "correlation": null},
-        {"factor": "gender", "value": "F", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 1.0, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 1.0, "ltv_index": 200.0, "correlation": null},
-        {"factor": "gender", "value": "unknown", "customers": 1, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
-        {"factor": "age_band", "value": "18-24", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 1.0, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 1.0, "ltv_index": 200.0, "correlation": null},
-        {"factor": "age_band", "value": "35-44", "customers": 1, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
-        {"factor": "primary_channel", "value": "none", "customers": 2, "avg_ltv": 45.0, "median_ltv": 45.0, "avg_orders": 0.5, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 1.0, "ltv_index": 100.0, "correlation": null},
-        {"factor": "top_category", "value": "toys", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 1.0, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 1.0, "ltv_index": 200.0, "correlation": null},
-        {"factor": "top_category", "value": "none", "customers": 1, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
-        {"factor": "correlation", "value": "age", "customers": 2, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": -1.0},
-        {"factor": "correlation", "value": "avg_satisfaction", "customers": 0, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": null},
-        {"factor": "correlation", "value": "interactions", "customers": 2, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": null},
-        {"factor": "correlation", "value": "support_contacts", "customers": 2, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": null},
-        {"factor": "correlation", "value": "tenure_days", "customers": 2, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 1.0},
-    ]));
+    expect_rows(
+        "factors FR",
+        &rows,
+        json!([
+            {"factor": "acquisition_source", "value": "organic", "customers": 2, "avg_ltv": 45.0, "median_ltv": 45.0, "avg_orders": 0.5, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 1.0, "ltv_index": 100.0, "correlation": null},
+            {"factor": "segment", "value": "basic", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 1.0, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 1.0, "ltv_index": 200.0, "correlation": null},
+            {"factor": "segment", "value": "premium", "customers": 1, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+            {"factor": "country", "value": "FR", "customers": 2, "avg_ltv": 45.0, "median_ltv": 45.0, "avg_orders": 0.5, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 1.0, "ltv_index": 100.0, "correlation": null},
+            {"factor": "gender", "value": "F", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 1.0, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 1.0, "ltv_index": 200.0, "correlation": null},
+            {"factor": "gender", "value": "unknown", "customers": 1, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+            {"factor": "age_band", "value": "18-24", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 1.0, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 1.0, "ltv_index": 200.0, "correlation": null},
+            {"factor": "age_band", "value": "35-44", "customers": 1, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+            {"factor": "primary_channel", "value": "none", "customers": 2, "avg_ltv": 45.0, "median_ltv": 45.0, "avg_orders": 0.5, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 1.0, "ltv_index": 100.0, "correlation": null},
+            {"factor": "top_category", "value": "toys", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 1.0, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 1.0, "ltv_index": 200.0, "correlation": null},
+            {"factor": "top_category", "value": "none", "customers": 1, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+            {"factor": "correlation", "value": "age", "customers": 2, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": -1.0},
+            {"factor": "correlation", "value": "avg_satisfaction", "customers": 0, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": null},
+            {"factor": "correlation", "value": "interactions", "customers": 2, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": null},
+            {"factor": "correlation", "value": "support_contacts", "customers": 2, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": null},
+            {"factor": "correlation", "value": "tenure_days", "customers": 2, "avg_ltv": null, "median_ltv": null, "avg_orders": null, "avg_order_value": null, "avg_interactions": null, "avg_satisfaction": null, "revenue_share": null, "ltv_index": null, "correlation": 1.0},
+        ]),
+    );
 }
 
 #[tokio::test]
@@ -1195,19 +1583,32 @@ async fn registration_bounds_filter_cohorts_and_factors() {
     let range = "start_date=2024-02-01%2000:00:00&end_date=2024-04-10%2000:00:00";
     // Registered in [2024-02-01, 2024-04-10 00:00:00]: c03, c05 (Feb), c06 (Mar), c04 (exactly the end).
     let rows = pipe(&app, "ltv_by_cohort", &format!("{AS_OF}&{range}")).await;
-    expect_rows("ltv_by_cohort registration range", &rows, json!([
-        {"cohort": "2024-02-01", "cohort_size": 2, "paying_customers": 1, "total_orders": 1, "gross_revenue": 90.0, "total_revenue": 90.0, "avg_ltv": 45.0, "avg_ltv_paying": 90.0, "avg_orders_per_customer": 0.5, "avg_order_value": 90.0},
-        {"cohort": "2024-03-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 60.0, "total_revenue": 60.0, "avg_ltv": 60.0, "avg_ltv_paying": 60.0, "avg_orders_per_customer": 3.0, "avg_order_value": 20.0},
-        {"cohort": "2024-04-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 100.0, "total_revenue": 100.0, "avg_ltv": 100.0, "avg_ltv_paying": 100.0, "avg_orders_per_customer": 2.0, "avg_order_value": 50.0},
-    ]));
+    expect_rows(
+        "ltv_by_cohort registration range",
+        &rows,
+        json!([
+            {"cohort": "2024-02-01", "cohort_size": 2, "paying_customers": 1, "total_orders": 1, "gross_revenue": 90.0, "total_revenue": 90.0, "avg_ltv": 45.0, "avg_ltv_paying": 90.0, "avg_orders_per_customer": 0.5, "avg_order_value": 90.0},
+            {"cohort": "2024-03-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 60.0, "total_revenue": 60.0, "avg_ltv": 60.0, "avg_ltv_paying": 60.0, "avg_orders_per_customer": 3.0, "avg_order_value": 20.0},
+            {"cohort": "2024-04-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 100.0, "total_revenue": 100.0, "avg_ltv": 100.0, "avg_ltv_paying": 100.0, "avg_orders_per_customer": 2.0, "avg_order_value": 50.0},
+        ]),
+    );
     // segment: premium = c04 (100), c06 (60) → 80, orders 5/2 = 2.5, aov 160/5 = 32, interactions 3/2,
     // satisfaction (5+4)/2 = 4.5 (c04's only score is null), share 160/250 = 0.64, index 128;
     // basic = c03 (0), c05 (90) → 45, satisfaction 3.
-    let rows = pipe(&app, "ltv_influencing_factors", &format!("{AS_OF}&{range}&factor=segment&min_customers=1")).await;
-    expect_rows("factors registration range", &rows, json!([
-        {"factor": "segment", "value": "premium", "customers": 2, "avg_ltv": 80.0, "median_ltv": 80.0, "avg_orders": 2.5, "avg_order_value": 32.0, "avg_interactions": 1.5, "avg_satisfaction": 4.5, "revenue_share": 0.64, "ltv_index": 128.0, "correlation": null},
-        {"factor": "segment", "value": "basic", "customers": 2, "avg_ltv": 45.0, "median_ltv": 45.0, "avg_orders": 0.5, "avg_order_value": 90.0, "avg_interactions": 0.5, "avg_satisfaction": 3.0, "revenue_share": 0.36, "ltv_index": 72.0, "correlation": null},
-    ]));
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        &format!("{AS_OF}&{range}&factor=segment&min_customers=1"),
+    )
+    .await;
+    expect_rows(
+        "factors registration range",
+        &rows,
+        json!([
+            {"factor": "segment", "value": "premium", "customers": 2, "avg_ltv": 80.0, "median_ltv": 80.0, "avg_orders": 2.5, "avg_order_value": 32.0, "avg_interactions": 1.5, "avg_satisfaction": 4.5, "revenue_share": 0.64, "ltv_index": 128.0, "correlation": null},
+            {"factor": "segment", "value": "basic", "customers": 2, "avg_ltv": 45.0, "median_ltv": 45.0, "avg_orders": 0.5, "avg_order_value": 90.0, "avg_interactions": 0.5, "avg_satisfaction": 3.0, "revenue_share": 0.36, "ltv_index": 72.0, "correlation": null},
+        ]),
+    );
 }
 
 // ──────────────────────────────── ltv_overview ──────────────────────────────
@@ -1221,20 +1622,37 @@ async fn overview_sums_up_known_and_transaction_only_customers() {
     // median of 0,0,0,25,60,60,70,90,90,100,240 = 60; orders 16/11 = 1.4545;
     // aov 1005/16 = 62.8125 → 62.81; refund_rate 270/1005 = 0.26866 → 0.2687;
     // top ceil(1.1) = 2 customers: (240+100)/735 = 0.46259 → 0.4626.
-    expect_rows("overview default", &rows, json!([
-        {"customers": 11, "paying_customers": 9, "active_customers": 8, "total_revenue": 735.0, "avg_ltv": 66.82, "median_ltv": 60.0, "avg_orders": 1.4545, "avg_order_value": 62.81, "refund_rate": 0.2687, "top_10pct_revenue_share": 0.4626},
-    ]));
+    expect_rows(
+        "overview default",
+        &rows,
+        json!([
+            {"customers": 11, "paying_customers": 9, "active_customers": 8, "total_revenue": 735.0, "avg_ltv": 66.82, "median_ltv": 60.0, "avg_orders": 1.4545, "avg_order_value": 62.81, "refund_rate": 0.2687, "top_10pct_revenue_share": 0.4626},
+        ]),
+    );
     let rows = pipe(&app, "ltv_overview", &format!("{AS_OF}&country=US")).await;
     // US: c01 90, c04 100, c06 60, c09 25, c11 240 = 515; median 90; orders 11/5 = 2.2;
     // aov 575/11 = 52.2727 → 52.27; refund 60/575 = 0.10435 → 0.1043; top 1: 240/515 = 0.46602 → 0.466.
-    expect_rows("overview US", &rows, json!([
-        {"customers": 5, "paying_customers": 5, "active_customers": 4, "total_revenue": 515.0, "avg_ltv": 103.0, "median_ltv": 90.0, "avg_orders": 2.2, "avg_order_value": 52.27, "refund_rate": 0.1043, "top_10pct_revenue_share": 0.466},
-    ]));
-    let rows = pipe(&app, "ltv_overview", &format!("{AS_OF}&segment=premium&acquisition_source=organic")).await;
+    expect_rows(
+        "overview US",
+        &rows,
+        json!([
+            {"customers": 5, "paying_customers": 5, "active_customers": 4, "total_revenue": 515.0, "avg_ltv": 103.0, "median_ltv": 90.0, "avg_orders": 2.2, "avg_order_value": 52.27, "refund_rate": 0.1043, "top_10pct_revenue_share": 0.466},
+        ]),
+    );
+    let rows = pipe(
+        &app,
+        "ltv_overview",
+        &format!("{AS_OF}&segment=premium&acquisition_source=organic"),
+    )
+    .await;
     // Only c08: no purchase → avg_order_value, refund_rate and top share divide by zero → null.
-    expect_rows("overview premium organic", &rows, json!([
-        {"customers": 1, "paying_customers": 0, "active_customers": 1, "total_revenue": 0.0, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "refund_rate": null, "top_10pct_revenue_share": null},
-    ]));
+    expect_rows(
+        "overview premium organic",
+        &rows,
+        json!([
+            {"customers": 1, "paying_customers": 0, "active_customers": 1, "total_revenue": 0.0, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "refund_rate": null, "top_10pct_revenue_share": null},
+        ]),
+    );
 }
 
 #[tokio::test]
@@ -1264,9 +1682,22 @@ async fn factor_rows_are_ordered_by_the_exact_average() {
         r#"{"transaction_id":"v3","customer_id":"z3","transaction_date":"2024-02-01","amount":10.01}"#,
         r#"{"transaction_id":"v4","customer_id":"a1","transaction_date":"2024-02-01","amount":10.00}"#,
     ];
-    assert!(app.post_events("customers", customers.join("\n")).await.0.is_success());
-    assert!(app.post_events("transactions", tx.join("\n")).await.0.is_success());
-    let rows = pipe(&app, "ltv_influencing_factors", &format!("{AS_OF}&factor=country&min_customers=1")).await;
+    assert!(app
+        .post_events("customers", customers.join("\n"))
+        .await
+        .0
+        .is_success());
+    assert!(app
+        .post_events("transactions", tx.join("\n"))
+        .await
+        .0
+        .is_success());
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        &format!("{AS_OF}&factor=country&min_customers=1"),
+    )
+    .await;
     // ZZ: 30.01/3 = 10.00333… (shown 10.0) ranks above AA: 10.00 (also 10.0) although 'AA' < 'ZZ'.
     // Population 40.01/4 = 10.0025: ZZ share 30.01/40.01 = 0.75006 → 0.7501, index 100.0083;
     // AA share 0.24994 → 0.2499, index 99.97501 → 99.975.
@@ -1312,30 +1743,513 @@ async fn invalid_parameters_are_400s_naming_the_parameter() {
     for (pipe_name, query, param) in [
         ("customer_ltv", "as_of=2024-13-01", "as_of"),
         ("ltv_overview", "as_of=yesterday", "as_of"),
-        ("customer_segmentation", "as_of=2024-06-30&segment_filter=Sleepers", "segment_filter"),
-        ("customer_segmentation_summary", "as_of=2024-06-30&segment_filter=champions", "segment_filter"),
+        (
+            "customer_segmentation",
+            "as_of=2024-06-30&segment_filter=Sleepers",
+            "segment_filter",
+        ),
+        (
+            "customer_segmentation_summary",
+            "as_of=2024-06-30&segment_filter=champions",
+            "segment_filter",
+        ),
         ("customer_ltv", "as_of=2024-06-30&limit=-1", "limit"),
-        ("customer_segmentation", "as_of=2024-06-30&limit=-5", "limit"),
+        (
+            "customer_segmentation",
+            "as_of=2024-06-30&limit=-5",
+            "limit",
+        ),
         ("customer_ltv", "as_of=2024-06-30&margin=0", "margin"),
         ("customer_ltv", "as_of=2024-06-30&margin=1.5", "margin"),
-        ("ltv_by_cohort", "as_of=2024-06-30&cohort_period=week", "cohort_period"),
-        ("customer_retention_analysis", "as_of=2024-06-30&cohort_period=week", "cohort_period"),
-        ("ltv_by_cohort", "as_of=2024-06-30&cohort_basis=signup", "cohort_basis"),
-        ("customer_retention_analysis", "as_of=2024-06-30&max_periods=0", "max_periods"),
-        ("customer_ltv", "as_of=2024-06-30&order_by=password", "order_by"),
+        (
+            "ltv_by_cohort",
+            "as_of=2024-06-30&cohort_period=week",
+            "cohort_period",
+        ),
+        (
+            "customer_retention_analysis",
+            "as_of=2024-06-30&cohort_period=week",
+            "cohort_period",
+        ),
+        (
+            "ltv_by_cohort",
+            "as_of=2024-06-30&cohort_basis=signup",
+            "cohort_basis",
+        ),
+        (
+            "customer_retention_analysis",
+            "as_of=2024-06-30&max_periods=0",
+            "max_periods",
+        ),
+        (
+            "customer_ltv",
+            "as_of=2024-06-30&order_by=password",
+            "order_by",
+        ),
         ("customer_ltv", "as_of=2024-06-30&offset=-1", "offset"),
-        ("ltv_influencing_factors", "as_of=2024-06-30&factor=shoe_size", "factor"),
-        ("ltv_influencing_factors", "as_of=2024-06-30&min_customers=0", "min_customers"),
-        ("customer_segmentation", "as_of=2024-06-30&start_date=2024-02-30", "start_date"),
+        (
+            "ltv_influencing_factors",
+            "as_of=2024-06-30&factor=shoe_size",
+            "factor",
+        ),
+        (
+            "ltv_influencing_factors",
+            "as_of=2024-06-30&min_customers=0",
+            "min_customers",
+        ),
+        (
+            "customer_segmentation",
+            "as_of=2024-06-30&start_date=2024-02-30",
+            "start_date",
+        ),
     ] {
-        let (status, body) = app.get(&format!("/v0/pipes/{pipe_name}.json?{query}")).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{pipe_name}?{query}: {body}");
+        let (status, body) = app
+            .get(&format!("/v0/pipes/{pipe_name}.json?{query}"))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{pipe_name}?{query}: {body}"
+        );
         let error = body["error"].as_str().unwrap_or_default();
-        assert!(error.contains(&format!("'{param}'")), "{pipe_name}?{query}: '{error}' does not name '{param}'");
+        assert!(
+            error.contains(&format!("'{param}'")),
+            "{pipe_name}?{query}: '{error}' does not name '{param}'"
+        );
     }
     // The boundary margin = 1 is allowed.
-    let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&margin=1&customer_id=c01")).await;
-    expect_rows("margin=1", &rows, json!([{"customer_id": "c01", "historical_clv": 90.0}]));
+    let rows = pipe(
+        &app,
+        "customer_ltv",
+        &format!("{AS_OF}&margin=1&customer_id=c01"),
+    )
+    .await;
+    expect_rows(
+        "margin=1",
+        &rows,
+        json!([{"customer_id": "c01", "historical_clv": 90.0}]),
+    );
+}
+
+// ───────────────────── ingestion order, retries, late rows ───────────────────
+
+#[tokio::test]
+async fn an_as_of_after_every_event_sees_all_of_them() {
+    let app = golden().await;
+    let later = "as_of=2024-07-31";
+    // At 2024-07-31 nothing is in the future any more (newest event: 2024-07-12).
+    // c04: electronics 500 now beats home 70; c09: electronics 999 beats unknown 25;
+    // c10 (registered 07-10) is known: books 75, no interactions; c07 has 2 email interactions.
+    // electronics = c01 90, c04 600, c07 0, c09 1024: avg 1714/4 = 428.5, median (90+600)/2 = 345,
+    //   orders 8/4 = 2, aov (150+600+200+1024)/8 = 246.75, satisfaction (5+2+1+5)/4 = 3.25,
+    //   population net 2249 over 11 known customers → share 1714/2249 = 0.76212, index 209.582.
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        &format!("{later}&factor=top_category&min_customers=1"),
+    )
+    .await;
+    expect_rows(
+        "factors top_category at 07-31",
+        &rows,
+        json!([
+            {"factor": "top_category", "value": "electronics", "customers": 4, "avg_ltv": 428.5, "median_ltv": 345.0, "avg_orders": 2.0, "avg_order_value": 246.75, "avg_interactions": 1.5, "avg_satisfaction": 3.25, "revenue_share": 0.7621, "ltv_index": 209.582, "correlation": null},
+            {"factor": "top_category", "value": "home", "customers": 1, "avg_ltv": 240.0, "median_ltv": 240.0, "avg_orders": 3.0, "avg_order_value": 80.0, "avg_interactions": 1.0, "avg_satisfaction": 4.0, "revenue_share": 0.1067, "ltv_index": 117.3855, "correlation": null},
+            {"factor": "top_category", "value": "toys", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 1.0, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.04, "ltv_index": 44.0196, "correlation": null},
+            {"factor": "top_category", "value": "books", "customers": 3, "avg_ltv": 68.33, "median_ltv": 70.0, "avg_orders": 2.0, "avg_order_value": 35.83, "avg_interactions": 1.3333, "avg_satisfaction": 4.3333, "revenue_share": 0.0912, "ltv_index": 33.4223, "correlation": null},
+            {"factor": "top_category", "value": "none", "customers": 2, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.5, "avg_satisfaction": 3.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+        ]),
+    );
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        &format!("{later}&factor=primary_channel&min_customers=1"),
+    )
+    .await;
+    expect_rows(
+        "factors primary_channel at 07-31",
+        &rows,
+        json!([
+            {"factor": "primary_channel", "value": "web", "customers": 3, "avg_ltv": 310.0, "median_ltv": 240.0, "avg_orders": 2.6667, "avg_order_value": 123.75, "avg_interactions": 1.6667, "avg_satisfaction": 3.6667, "revenue_share": 0.4135, "ltv_index": 151.6229, "correlation": null},
+            {"factor": "primary_channel", "value": "none", "customers": 4, "avg_ltv": 297.25, "median_ltv": 82.5, "avg_orders": 1.0, "avg_order_value": 297.25, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.5287, "ltv_index": 145.3868, "correlation": null},
+            {"factor": "primary_channel", "value": "mobile_app", "customers": 1, "avg_ltv": 70.0, "median_ltv": 70.0, "avg_orders": 2.0, "avg_order_value": 40.0, "avg_interactions": 2.0, "avg_satisfaction": 4.0, "revenue_share": 0.0311, "ltv_index": 34.2374, "correlation": null},
+            {"factor": "primary_channel", "value": "unknown", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 3.0, "avg_order_value": 20.0, "avg_interactions": 2.0, "avg_satisfaction": 4.5, "revenue_share": 0.0267, "ltv_index": 29.3464, "correlation": null},
+            {"factor": "primary_channel", "value": "email", "customers": 2, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.5, "avg_order_value": 200.0, "avg_interactions": 1.5, "avg_satisfaction": 3.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+        ]),
+    );
+    // Overview at 07-31: 11 known + x01 = 12; total 735 + 500 + 999 + 75 = 2309.
+    let rows = pipe(&app, "ltv_overview", later).await;
+    expect_rows(
+        "overview at 07-31",
+        &rows,
+        json!([
+            {"customers": 12, "paying_customers": 10, "active_customers": 9, "total_revenue": 2309.0, "avg_ltv": 192.42, "median_ltv": 72.5, "avg_orders": 1.5833, "avg_order_value": 135.74, "refund_rate": 0.1047, "top_10pct_revenue_share": 0.7033},
+        ]),
+    );
+}
+
+#[tokio::test]
+async fn retried_events_are_counted_once() {
+    let app = golden().await;
+    // Retries of stored ids, with other contents: the first version received stays.
+    let retries = [
+        r#"{"transaction_id":"t11","customer_id":"c06","transaction_date":"2024-03-05 08:00:00","amount":999,"product_category":"clothing","transaction_type":"purchase","is_refund":0}"#,
+        r#"{"transaction_id":"t02","customer_id":"c01","transaction_date":"2024-02-01 12:00:00","amount":1,"product_category":"electronics","transaction_type":"purchase","is_refund":0}"#,
+        r#"{"transaction_id":"t21","customer_id":"c11","transaction_date":"2024-04-01 10:00:00","amount":80,"product_category":"home","transaction_type":"subscription","is_refund":0}"#,
+    ];
+    let (status, body) = app.post_events("transactions", retries.join("\n")).await;
+    assert!(status.is_success(), "{status} {body}");
+    let (status, body) = app
+        .post_events("customer_interactions", r#"{"interaction_id":"i04","customer_id":"c02","interaction_date":"2024-02-16 10:00:00","interaction_type":"Support call","channel":"phone","satisfaction_score":4}"#)
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    for (id, exp) in [
+        (
+            "c06",
+            json!({"total_orders": 3, "gross_revenue": 60.0, "ltv": 60.0}),
+        ),
+        (
+            "c01",
+            json!({"total_orders": 2, "refund_count": 1, "gross_revenue": 150.0, "ltv": 90.0}),
+        ),
+        ("c11", json!({"total_orders": 3, "ltv": 240.0})),
+    ] {
+        let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&customer_id={id}")).await;
+        expect_rows(&format!("{id} after retries"), &rows, json!([exp]));
+    }
+    // c06 stays books (not clothing 999 or 40), c02 stays mobile_app (not phone ×2), before and after
+    // the newest event.
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        &format!("{AS_OF}&factor=top_category&min_customers=1"),
+    )
+    .await;
+    expect_rows(
+        "top_category after retries",
+        &rows,
+        json!([
+            {"factor": "top_category", "value": "home", "customers": 2, "avg_ltv": 170.0, "median_ltv": 170.0, "avg_orders": 2.5, "avg_order_value": 68.0, "avg_interactions": 1.0, "avg_satisfaction": 4.0, "revenue_share": 0.5037, "ltv_index": 251.8519, "correlation": null},
+            {"factor": "top_category", "value": "toys", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 1.0, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.1333, "ltv_index": 133.3333, "correlation": null},
+            {"factor": "top_category", "value": "books", "customers": 2, "avg_ltv": 65.0, "median_ltv": 65.0, "avg_orders": 2.5, "avg_order_value": 28.0, "avg_interactions": 2.0, "avg_satisfaction": 4.3333, "revenue_share": 0.1926, "ltv_index": 96.2963, "correlation": null},
+            {"factor": "top_category", "value": "electronics", "customers": 2, "avg_ltv": 45.0, "median_ltv": 45.0, "avg_orders": 1.5, "avg_order_value": 116.67, "avg_interactions": 2.0, "avg_satisfaction": 2.6667, "revenue_share": 0.1333, "ltv_index": 66.6667, "correlation": null},
+            {"factor": "top_category", "value": "unknown", "customers": 1, "avg_ltv": 25.0, "median_ltv": 25.0, "avg_orders": 1.0, "avg_order_value": 25.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.037, "ltv_index": 37.037, "correlation": null},
+            {"factor": "top_category", "value": "none", "customers": 2, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.5, "avg_satisfaction": 3.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+        ]),
+    );
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        &format!("{AS_OF}&factor=primary_channel&min_customers=1"),
+    )
+    .await;
+    expect_rows(
+        "primary_channel after retries",
+        &rows,
+        json!([
+            {"factor": "primary_channel", "value": "web", "customers": 3, "avg_ltv": 143.33, "median_ltv": 100.0, "avg_orders": 2.3333, "avg_order_value": 70.0, "avg_interactions": 1.6667, "avg_satisfaction": 3.6667, "revenue_share": 0.637, "ltv_index": 212.3457, "correlation": null},
+            {"factor": "primary_channel", "value": "mobile_app", "customers": 1, "avg_ltv": 70.0, "median_ltv": 70.0, "avg_orders": 2.0, "avg_order_value": 40.0, "avg_interactions": 2.0, "avg_satisfaction": 4.0, "revenue_share": 0.1037, "ltv_index": 103.7037, "correlation": null},
+            {"factor": "primary_channel", "value": "unknown", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 3.0, "avg_order_value": 20.0, "avg_interactions": 2.0, "avg_satisfaction": 4.5, "revenue_share": 0.0889, "ltv_index": 88.8889, "correlation": null},
+            {"factor": "primary_channel", "value": "none", "customers": 3, "avg_ltv": 38.33, "median_ltv": 25.0, "avg_orders": 0.6667, "avg_order_value": 57.5, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.1704, "ltv_index": 56.7901, "correlation": null},
+            {"factor": "primary_channel", "value": "email", "customers": 2, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.5, "avg_order_value": 200.0, "avg_interactions": 1.0, "avg_satisfaction": 2.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+        ]),
+    );
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        "as_of=2024-07-31&factor=top_category&min_customers=1",
+    )
+    .await;
+    expect_rows(
+        "top_category at 07-31 after retries",
+        &rows,
+        json!([
+            {"factor": "top_category", "value": "electronics", "customers": 4, "avg_ltv": 428.5, "median_ltv": 345.0, "avg_orders": 2.0, "avg_order_value": 246.75, "avg_interactions": 1.5, "avg_satisfaction": 3.25, "revenue_share": 0.7621, "ltv_index": 209.582, "correlation": null},
+            {"factor": "top_category", "value": "home", "customers": 1, "avg_ltv": 240.0, "median_ltv": 240.0, "avg_orders": 3.0, "avg_order_value": 80.0, "avg_interactions": 1.0, "avg_satisfaction": 4.0, "revenue_share": 0.1067, "ltv_index": 117.3855, "correlation": null},
+            {"factor": "top_category", "value": "toys", "customers": 1, "avg_ltv": 90.0, "median_ltv": 90.0, "avg_orders": 1.0, "avg_order_value": 90.0, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.04, "ltv_index": 44.0196, "correlation": null},
+            {"factor": "top_category", "value": "books", "customers": 3, "avg_ltv": 68.33, "median_ltv": 70.0, "avg_orders": 2.0, "avg_order_value": 35.83, "avg_interactions": 1.3333, "avg_satisfaction": 4.3333, "revenue_share": 0.0912, "ltv_index": 33.4223, "correlation": null},
+            {"factor": "top_category", "value": "none", "customers": 2, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.5, "avg_satisfaction": 3.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+        ]),
+    );
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        "as_of=2024-07-31&factor=primary_channel&min_customers=1",
+    )
+    .await;
+    expect_rows(
+        "primary_channel at 07-31 after retries",
+        &rows,
+        json!([
+            {"factor": "primary_channel", "value": "web", "customers": 3, "avg_ltv": 310.0, "median_ltv": 240.0, "avg_orders": 2.6667, "avg_order_value": 123.75, "avg_interactions": 1.6667, "avg_satisfaction": 3.6667, "revenue_share": 0.4135, "ltv_index": 151.6229, "correlation": null},
+            {"factor": "primary_channel", "value": "none", "customers": 4, "avg_ltv": 297.25, "median_ltv": 82.5, "avg_orders": 1.0, "avg_order_value": 297.25, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.5287, "ltv_index": 145.3868, "correlation": null},
+            {"factor": "primary_channel", "value": "mobile_app", "customers": 1, "avg_ltv": 70.0, "median_ltv": 70.0, "avg_orders": 2.0, "avg_order_value": 40.0, "avg_interactions": 2.0, "avg_satisfaction": 4.0, "revenue_share": 0.0311, "ltv_index": 34.2374, "correlation": null},
+            {"factor": "primary_channel", "value": "unknown", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 3.0, "avg_order_value": 20.0, "avg_interactions": 2.0, "avg_satisfaction": 4.5, "revenue_share": 0.0267, "ltv_index": 29.3464, "correlation": null},
+            {"factor": "primary_channel", "value": "email", "customers": 2, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.5, "avg_order_value": 200.0, "avg_interactions": 1.5, "avg_satisfaction": 3.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+        ]),
+    );
+    let rows = pipe(&app, "customer_retention_analysis", AS_OF).await;
+    expect_rows(
+        "retention after retries",
+        &rows,
+        json!([
+            {"cohort": "2023-11-01", "period_number": 0, "period_start": "2023-11-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 80.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 1, "period_start": "2023-12-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 80.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 2, "period_start": "2024-01-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 160.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 3, "period_start": "2024-02-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 160.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 4, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 160.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 5, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 240.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 6, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 240.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 7, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 240.0, "is_complete": false},
+            {"cohort": "2024-01-01", "period_number": 0, "period_start": "2024-01-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 100.0, "cumulative_ltv": 50.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 1, "period_start": "2024-02-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": -30.0, "cumulative_ltv": 35.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 2, "period_start": "2024-03-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 50.0, "cumulative_ltv": 60.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 3, "period_start": "2024-04-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 60.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 4, "period_start": "2024-05-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 40.0, "cumulative_ltv": 80.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 5, "period_start": "2024-06-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 80.0, "is_complete": false},
+            {"cohort": "2024-02-01", "period_number": 0, "period_start": "2024-02-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 1, "period_start": "2024-03-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 90.0, "cumulative_ltv": 45.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 2, "period_start": "2024-04-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 45.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 3, "period_start": "2024-05-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 45.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 4, "period_start": "2024-06-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 45.0, "is_complete": false},
+            {"cohort": "2024-03-01", "period_number": 0, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 20.0, "cumulative_ltv": 20.0, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 1, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 20.0, "cumulative_ltv": 40.0, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 2, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 40.0, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 3, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 20.0, "cumulative_ltv": 60.0, "is_complete": false},
+            {"cohort": "2024-04-01", "period_number": 0, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 70.0, "cumulative_ltv": 70.0, "is_complete": true},
+            {"cohort": "2024-04-01", "period_number": 1, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 70.0, "is_complete": true},
+            {"cohort": "2024-04-01", "period_number": 2, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 70.0, "is_complete": false},
+            {"cohort": "2024-05-01", "period_number": 0, "period_start": "2024-05-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
+            {"cohort": "2024-05-01", "period_number": 1, "period_start": "2024-06-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": false},
+            {"cohort": "2024-06-01", "period_number": 0, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 25.0, "cumulative_ltv": 25.0, "is_complete": false},
+        ]),
+    );
+    let rows = pipe(&app, "ltv_overview", AS_OF).await;
+    expect_rows(
+        "overview after retries",
+        &rows,
+        json!([
+            {"customers": 11, "paying_customers": 9, "active_customers": 8, "total_revenue": 735.0, "avg_ltv": 66.82, "median_ltv": 60.0, "avg_orders": 1.4545, "avg_order_value": 62.81, "refund_rate": 0.2687, "top_10pct_revenue_share": 0.4626},
+        ]),
+    );
+}
+
+#[tokio::test]
+async fn a_customers_row_that_arrives_after_its_transactions_takes_them_over() {
+    let app = golden().await;
+    let (status, body) = app
+        .post_events("customers", r#"{"customer_id":"x01","registration_date":"2024-05-01 00:00:00","country":"FR","age":40,"gender":"F","acquisition_source":"organic","segment":"basic","is_active":1}"#)
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    // x01 is now a known FR customer: tenure 05-01 → 06-30 = 60.
+    let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&country=FR")).await;
+    expect_rows(
+        "customer_ltv FR with x01",
+        &rows,
+        json!([
+            {"customer_id": "c05", "country": "FR", "ltv": 90.0, "tenure_days": 137},
+            {"customer_id": "x01", "country": "FR", "ltv": 60.0, "tenure_days": 60},
+            {"customer_id": "c08", "country": "FR", "ltv": 0.0, "tenure_days": 41},
+        ]),
+    );
+    // Cohort 2024-05 becomes c07, c08, x01: size 3, paying 2, net 0 + 60 = 60 → 20, paying 30, gross 260 / 2 = 130.
+    let rows = pipe(&app, "ltv_by_cohort", AS_OF).await;
+    expect_rows(
+        "ltv_by_cohort with x01",
+        &rows,
+        json!([
+            {"cohort": "2023-11-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 240.0, "total_revenue": 240.0, "avg_ltv": 240.0, "avg_ltv_paying": 240.0, "avg_orders_per_customer": 3.0, "avg_order_value": 80.0},
+            {"cohort": "2024-01-01", "cohort_size": 2, "paying_customers": 2, "total_orders": 4, "gross_revenue": 230.0, "total_revenue": 160.0, "avg_ltv": 80.0, "avg_ltv_paying": 80.0, "avg_orders_per_customer": 2.0, "avg_order_value": 57.5},
+            {"cohort": "2024-02-01", "cohort_size": 2, "paying_customers": 1, "total_orders": 1, "gross_revenue": 90.0, "total_revenue": 90.0, "avg_ltv": 45.0, "avg_ltv_paying": 90.0, "avg_orders_per_customer": 0.5, "avg_order_value": 90.0},
+            {"cohort": "2024-03-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 60.0, "total_revenue": 60.0, "avg_ltv": 60.0, "avg_ltv_paying": 60.0, "avg_orders_per_customer": 3.0, "avg_order_value": 20.0},
+            {"cohort": "2024-04-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 100.0, "total_revenue": 100.0, "avg_ltv": 100.0, "avg_ltv_paying": 100.0, "avg_orders_per_customer": 2.0, "avg_order_value": 50.0},
+            {"cohort": "2024-05-01", "cohort_size": 3, "paying_customers": 2, "total_orders": 2, "gross_revenue": 260.0, "total_revenue": 60.0, "avg_ltv": 20.0, "avg_ltv_paying": 30.0, "avg_orders_per_customer": 0.6667, "avg_order_value": 130.0},
+            {"cohort": "2024-06-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 1, "gross_revenue": 25.0, "total_revenue": 25.0, "avg_ltv": 25.0, "avg_ltv_paying": 25.0, "avg_orders_per_customer": 1.0, "avg_order_value": 25.0},
+        ]),
+    );
+    // Still 11 customers, but now 9 active.
+    let rows = pipe(&app, "ltv_overview", AS_OF).await;
+    expect_rows(
+        "overview with x01",
+        &rows,
+        json!([
+            {"customers": 11, "paying_customers": 9, "active_customers": 9, "total_revenue": 735.0, "avg_ltv": 66.82, "median_ltv": 60.0, "avg_orders": 1.4545, "avg_order_value": 62.81, "refund_rate": 0.2687, "top_10pct_revenue_share": 0.4626},
+        ]),
+    );
+    // x01's interaction (support, phone, 2) now counts: primary_channel phone (ties unknown at 60 → by value).
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        &format!("{AS_OF}&factor=primary_channel&min_customers=1"),
+    )
+    .await;
+    expect_rows(
+        "primary_channel with x01",
+        &rows,
+        json!([
+            {"factor": "primary_channel", "value": "web", "customers": 3, "avg_ltv": 143.33, "median_ltv": 100.0, "avg_orders": 2.3333, "avg_order_value": 70.0, "avg_interactions": 1.6667, "avg_satisfaction": 3.6667, "revenue_share": 0.585, "ltv_index": 214.5125, "correlation": null},
+            {"factor": "primary_channel", "value": "mobile_app", "customers": 1, "avg_ltv": 70.0, "median_ltv": 70.0, "avg_orders": 2.0, "avg_order_value": 40.0, "avg_interactions": 2.0, "avg_satisfaction": 4.0, "revenue_share": 0.0952, "ltv_index": 104.7619, "correlation": null},
+            {"factor": "primary_channel", "value": "phone", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 1.0, "avg_order_value": 60.0, "avg_interactions": 1.0, "avg_satisfaction": 2.0, "revenue_share": 0.0816, "ltv_index": 89.7959, "correlation": null},
+            {"factor": "primary_channel", "value": "unknown", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 3.0, "avg_order_value": 20.0, "avg_interactions": 2.0, "avg_satisfaction": 4.5, "revenue_share": 0.0816, "ltv_index": 89.7959, "correlation": null},
+            {"factor": "primary_channel", "value": "none", "customers": 3, "avg_ltv": 38.33, "median_ltv": 25.0, "avg_orders": 0.6667, "avg_order_value": 57.5, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.1565, "ltv_index": 57.3696, "correlation": null},
+            {"factor": "primary_channel", "value": "email", "customers": 2, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.5, "avg_order_value": 200.0, "avg_interactions": 1.0, "avg_satisfaction": 2.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+        ]),
+    );
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        "as_of=2024-07-31&factor=primary_channel&min_customers=1",
+    )
+    .await;
+    expect_rows(
+        "primary_channel at 07-31 with x01",
+        &rows,
+        json!([
+            {"factor": "primary_channel", "value": "web", "customers": 3, "avg_ltv": 310.0, "median_ltv": 240.0, "avg_orders": 2.6667, "avg_order_value": 123.75, "avg_interactions": 1.6667, "avg_satisfaction": 3.6667, "revenue_share": 0.4028, "ltv_index": 161.1087, "correlation": null},
+            {"factor": "primary_channel", "value": "none", "customers": 4, "avg_ltv": 297.25, "median_ltv": 82.5, "avg_orders": 1.0, "avg_order_value": 297.25, "avg_interactions": 0.0, "avg_satisfaction": null, "revenue_share": 0.5149, "ltv_index": 154.4825, "correlation": null},
+            {"factor": "primary_channel", "value": "mobile_app", "customers": 1, "avg_ltv": 70.0, "median_ltv": 70.0, "avg_orders": 2.0, "avg_order_value": 40.0, "avg_interactions": 2.0, "avg_satisfaction": 4.0, "revenue_share": 0.0303, "ltv_index": 36.3794, "correlation": null},
+            {"factor": "primary_channel", "value": "phone", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 1.0, "avg_order_value": 60.0, "avg_interactions": 1.0, "avg_satisfaction": 2.0, "revenue_share": 0.026, "ltv_index": 31.1823, "correlation": null},
+            {"factor": "primary_channel", "value": "unknown", "customers": 1, "avg_ltv": 60.0, "median_ltv": 60.0, "avg_orders": 3.0, "avg_order_value": 20.0, "avg_interactions": 2.0, "avg_satisfaction": 4.5, "revenue_share": 0.026, "ltv_index": 31.1823, "correlation": null},
+            {"factor": "primary_channel", "value": "email", "customers": 2, "avg_ltv": 0.0, "median_ltv": 0.0, "avg_orders": 0.5, "avg_order_value": 200.0, "avg_interactions": 1.5, "avg_satisfaction": 3.0, "revenue_share": 0.0, "ltv_index": 0.0, "correlation": null},
+        ]),
+    );
+}
+
+#[tokio::test]
+async fn an_upsert_that_changes_the_registration_moves_the_customer_between_cohorts() {
+    let app = golden().await;
+    // After its transactions are stored, c02 is re-sent registered on 2024-03-10 (the last row wins).
+    let moved = C02_UPSERT.replace("2024-01-20 00:00:00", "2024-03-10 00:00:00");
+    let (status, body) = app.post_events("customers", moved).await;
+    assert!(status.is_success(), "{status} {body}");
+    // tenure 03-10 → 06-30 = 21 + 30 + 31 + 30 = 112.
+    let rows = pipe(&app, "customer_ltv", &format!("{AS_OF}&customer_id=c02")).await;
+    expect_rows(
+        "c02 moved",
+        &rows,
+        json!([{"customer_id": "c02", "registration_date": "2024-03-10 00:00:00", "ltv": 70.0, "tenure_days": 112}]),
+    );
+    // 2024-01 keeps c01 alone (90); 2024-03 is c06 + c02: net 60 + 70 = 130 → 65, orders 3 + 2, gross 140 → 28.
+    let rows = pipe(&app, "ltv_by_cohort", AS_OF).await;
+    expect_rows(
+        "ltv_by_cohort after the move",
+        &rows,
+        json!([
+            {"cohort": "2023-11-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 3, "gross_revenue": 240.0, "total_revenue": 240.0, "avg_ltv": 240.0, "avg_ltv_paying": 240.0, "avg_orders_per_customer": 3.0, "avg_order_value": 80.0},
+            {"cohort": "2024-01-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 150.0, "total_revenue": 90.0, "avg_ltv": 90.0, "avg_ltv_paying": 90.0, "avg_orders_per_customer": 2.0, "avg_order_value": 75.0},
+            {"cohort": "2024-02-01", "cohort_size": 2, "paying_customers": 1, "total_orders": 1, "gross_revenue": 90.0, "total_revenue": 90.0, "avg_ltv": 45.0, "avg_ltv_paying": 90.0, "avg_orders_per_customer": 0.5, "avg_order_value": 90.0},
+            {"cohort": "2024-03-01", "cohort_size": 2, "paying_customers": 2, "total_orders": 5, "gross_revenue": 140.0, "total_revenue": 130.0, "avg_ltv": 65.0, "avg_ltv_paying": 65.0, "avg_orders_per_customer": 2.5, "avg_order_value": 28.0},
+            {"cohort": "2024-04-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 100.0, "total_revenue": 100.0, "avg_ltv": 100.0, "avg_ltv_paying": 100.0, "avg_orders_per_customer": 2.0, "avg_order_value": 50.0},
+            {"cohort": "2024-05-01", "cohort_size": 2, "paying_customers": 1, "total_orders": 1, "gross_revenue": 200.0, "total_revenue": 0.0, "avg_ltv": 0.0, "avg_ltv_paying": 0.0, "avg_orders_per_customer": 0.5, "avg_order_value": 200.0},
+            {"cohort": "2024-06-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 1, "gross_revenue": 25.0, "total_revenue": 25.0, "avg_ltv": 25.0, "avg_ltv_paying": 25.0, "avg_orders_per_customer": 1.0, "avg_order_value": 25.0},
+        ]),
+    );
+    // In the 2024-03 cohort c02's February purchase and refund are before the cohort: in no period;
+    // its May purchase is period 2. Periods: Mar 20 (c06), Apr 20 (c06), May 40 (c02), Jun 20 (c06)
+    // → cumulative 100/2 = 50; each period has one active customer of two → 0.5.
+    let rows = pipe(&app, "customer_retention_analysis", AS_OF).await;
+    expect_rows(
+        "retention after the move",
+        &rows,
+        json!([
+            {"cohort": "2023-11-01", "period_number": 0, "period_start": "2023-11-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 80.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 1, "period_start": "2023-12-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 80.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 2, "period_start": "2024-01-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 160.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 3, "period_start": "2024-02-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 160.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 4, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 160.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 5, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 80.0, "cumulative_ltv": 240.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 6, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 240.0, "is_complete": true},
+            {"cohort": "2023-11-01", "period_number": 7, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 240.0, "is_complete": false},
+            {"cohort": "2024-01-01", "period_number": 0, "period_start": "2024-01-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 100.0, "cumulative_ltv": 100.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 1, "period_start": "2024-02-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": -60.0, "cumulative_ltv": 40.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 2, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 50.0, "cumulative_ltv": 90.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 3, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 90.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 4, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 90.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 5, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 90.0, "is_complete": false},
+            {"cohort": "2024-02-01", "period_number": 0, "period_start": "2024-02-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 1, "period_start": "2024-03-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 90.0, "cumulative_ltv": 45.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 2, "period_start": "2024-04-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 45.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 3, "period_start": "2024-05-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 45.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 4, "period_start": "2024-06-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 45.0, "is_complete": false},
+            {"cohort": "2024-03-01", "period_number": 0, "period_start": "2024-03-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 20.0, "cumulative_ltv": 10.0, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 1, "period_start": "2024-04-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 20.0, "cumulative_ltv": 20.0, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 2, "period_start": "2024-05-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 40.0, "cumulative_ltv": 40.0, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 3, "period_start": "2024-06-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 20.0, "cumulative_ltv": 50.0, "is_complete": false},
+            {"cohort": "2024-04-01", "period_number": 0, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 70.0, "cumulative_ltv": 70.0, "is_complete": true},
+            {"cohort": "2024-04-01", "period_number": 1, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 70.0, "is_complete": true},
+            {"cohort": "2024-04-01", "period_number": 2, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 70.0, "is_complete": false},
+            {"cohort": "2024-05-01", "period_number": 0, "period_start": "2024-05-01", "cohort_size": 2, "active_customers": 1, "retention_rate": 0.5, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
+            {"cohort": "2024-05-01", "period_number": 1, "period_start": "2024-06-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": false},
+            {"cohort": "2024-06-01", "period_number": 0, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 25.0, "cumulative_ltv": 25.0, "is_complete": false},
+        ]),
+    );
+}
+
+#[tokio::test]
+async fn the_order_and_batching_of_ingestion_do_not_change_any_answer() {
+    // The same events, interactions first, transactions one request each, customers last.
+    // Every answer must equal the answer on the normally loaded fixture (pinned above).
+    let normal = golden().await;
+    let shuffled = TestApp::spawn().await;
+    for line in INTERACTIONS.iter().rev() {
+        assert!(shuffled
+            .post_events("customer_interactions", line.to_string())
+            .await
+            .0
+            .is_success());
+    }
+    for line in TRANSACTIONS.iter().rev() {
+        assert!(shuffled
+            .post_events("transactions", line.to_string())
+            .await
+            .0
+            .is_success());
+    }
+    assert!(shuffled
+        .post_events("customers", CUSTOMERS.join("\n"))
+        .await
+        .0
+        .is_success());
+    assert!(shuffled
+        .post_events("customers", C02_UPSERT.to_string())
+        .await
+        .0
+        .is_success());
+    for (name, params) in [
+        ("customer_ltv", AS_OF.to_string()),
+        ("customer_ltv", "as_of=2024-07-31".to_string()),
+        ("customer_ltv", EARLIER.to_string()),
+        ("ltv_by_cohort", AS_OF.to_string()),
+        (
+            "ltv_by_cohort",
+            format!("{AS_OF}&cohort_basis=first_purchase&cohort_period=quarter"),
+        ),
+        ("customer_retention_analysis", AS_OF.to_string()),
+        (
+            "customer_retention_analysis",
+            format!("{AS_OF}&cohort_basis=first_purchase"),
+        ),
+        ("customer_segmentation", AS_OF.to_string()),
+        ("customer_segmentation_summary", AS_OF.to_string()),
+        (
+            "ltv_influencing_factors",
+            format!("{AS_OF}&min_customers=1"),
+        ),
+        (
+            "ltv_influencing_factors",
+            "as_of=2024-07-31&min_customers=1".to_string(),
+        ),
+        ("ltv_overview", AS_OF.to_string()),
+        ("ltv_overview", "as_of=2024-07-31".to_string()),
+    ] {
+        let a = pipe(&normal, name, &params).await;
+        let b = pipe(&shuffled, name, &params).await;
+        expect_rows(
+            &format!("{name}?{params} loaded in another order"),
+            &b,
+            Value::Array(a),
+        );
+    }
 }
 
 // ─────────────────────────── edge cases (second fixture) ─────────────────────
@@ -1394,22 +2308,30 @@ async fn money_is_rounded_half_away_from_zero_from_the_exact_value() {
     //     ltv −30, no orders, null aov and purchase dates.
     // e7: 10 − 50 = −40. e4 registers after as_of: absent.
     let rows = pipe(&app, "customer_ltv", AS_OF).await;
-    expect_rows("edge customer_ltv", &rows, json!([
-        {"customer_id": "e3", "total_orders": 2, "refund_count": 0, "gross_revenue": 20.02, "refunded_amount": 0.0, "ltv": 20.02, "historical_clv": 20.02, "avg_order_value": 10.01, "first_purchase_date": "2024-04-01 10:00:00", "last_purchase_date": "2024-04-02 10:00:00", "lifespan_days": 1, "tenure_days": 107, "days_since_last_purchase": 89},
-        {"customer_id": "e1", "total_orders": 2, "refund_count": 0, "gross_revenue": 10.01, "refunded_amount": 0.0, "ltv": 10.01, "historical_clv": 10.01, "avg_order_value": 5.01, "first_purchase_date": "2024-06-30 23:10:00", "last_purchase_date": "2024-06-30 23:20:00", "lifespan_days": 0, "tenure_days": 0, "days_since_last_purchase": 0},
-        {"customer_id": "e6", "total_orders": 0, "refund_count": 0, "gross_revenue": 0.0, "refunded_amount": 0.0, "ltv": 0.0, "historical_clv": 0.0, "avg_order_value": null, "first_purchase_date": null, "last_purchase_date": null, "lifespan_days": null, "tenure_days": 55, "days_since_last_purchase": null},
-        {"customer_id": "e5", "total_orders": 0, "refund_count": 1, "gross_revenue": 0.0, "refunded_amount": 0.01, "ltv": -0.01, "historical_clv": -0.01, "avg_order_value": null, "first_purchase_date": null, "last_purchase_date": null, "lifespan_days": null, "tenure_days": 56, "days_since_last_purchase": null},
-        {"customer_id": "e2", "total_orders": 0, "refund_count": 1, "gross_revenue": 0.0, "refunded_amount": 30.0, "ltv": -30.0, "historical_clv": -30.0, "avg_order_value": null, "first_purchase_date": null, "last_purchase_date": null, "lifespan_days": null, "tenure_days": 171, "days_since_last_purchase": null},
-        {"customer_id": "e7", "total_orders": 1, "refund_count": 1, "gross_revenue": 10.0, "refunded_amount": 50.0, "ltv": -40.0, "historical_clv": -40.0, "avg_order_value": 10.0, "first_purchase_date": "2024-06-01 10:00:00", "last_purchase_date": "2024-06-01 10:00:00", "lifespan_days": 0, "tenure_days": 150, "days_since_last_purchase": 29},
-    ]));
+    expect_rows(
+        "edge customer_ltv",
+        &rows,
+        json!([
+            {"customer_id": "e3", "total_orders": 2, "refund_count": 0, "gross_revenue": 20.02, "refunded_amount": 0.0, "ltv": 20.02, "historical_clv": 20.02, "avg_order_value": 10.01, "first_purchase_date": "2024-04-01 10:00:00", "last_purchase_date": "2024-04-02 10:00:00", "lifespan_days": 1, "tenure_days": 107, "days_since_last_purchase": 89},
+            {"customer_id": "e1", "total_orders": 2, "refund_count": 0, "gross_revenue": 10.01, "refunded_amount": 0.0, "ltv": 10.01, "historical_clv": 10.01, "avg_order_value": 5.01, "first_purchase_date": "2024-06-30 23:10:00", "last_purchase_date": "2024-06-30 23:20:00", "lifespan_days": 0, "tenure_days": 0, "days_since_last_purchase": 0},
+            {"customer_id": "e6", "total_orders": 0, "refund_count": 0, "gross_revenue": 0.0, "refunded_amount": 0.0, "ltv": 0.0, "historical_clv": 0.0, "avg_order_value": null, "first_purchase_date": null, "last_purchase_date": null, "lifespan_days": null, "tenure_days": 55, "days_since_last_purchase": null},
+            {"customer_id": "e5", "total_orders": 0, "refund_count": 1, "gross_revenue": 0.0, "refunded_amount": 0.01, "ltv": -0.01, "historical_clv": -0.01, "avg_order_value": null, "first_purchase_date": null, "last_purchase_date": null, "lifespan_days": null, "tenure_days": 56, "days_since_last_purchase": null},
+            {"customer_id": "e2", "total_orders": 0, "refund_count": 1, "gross_revenue": 0.0, "refunded_amount": 30.0, "ltv": -30.0, "historical_clv": -30.0, "avg_order_value": null, "first_purchase_date": null, "last_purchase_date": null, "lifespan_days": null, "tenure_days": 171, "days_since_last_purchase": null},
+            {"customer_id": "e7", "total_orders": 1, "refund_count": 1, "gross_revenue": 10.0, "refunded_amount": 50.0, "ltv": -40.0, "historical_clv": -40.0, "avg_order_value": 10.0, "first_purchase_date": "2024-06-01 10:00:00", "last_purchase_date": "2024-06-01 10:00:00", "lifespan_days": 0, "tenure_days": 150, "days_since_last_purchase": 29},
+        ]),
+    );
     // Overview: ltv −40, −30, −0.01, 0, 10.01, 20.02 → total −39.98, avg −6.6633… → −6.66,
     // median (−0.01 + 0)/2 = −0.005 → −0.01 (half away from zero), orders 5/6 = 0.8333,
     // aov 40.03/5 = 8.006 → 8.01, refund_rate 80.01/40.03 = 1.99875… → 1.9988,
     // top ceil(0.6) = 1 customer: 20.02 / −39.98 = −0.50075… → −0.5008.
     let rows = pipe(&app, "ltv_overview", AS_OF).await;
-    expect_rows("edge overview", &rows, json!([
-        {"customers": 6, "paying_customers": 3, "active_customers": 6, "total_revenue": -39.98, "avg_ltv": -6.66, "median_ltv": -0.01, "avg_orders": 0.8333, "avg_order_value": 8.01, "refund_rate": 1.9988, "top_10pct_revenue_share": -0.5008},
-    ]));
+    expect_rows(
+        "edge overview",
+        &rows,
+        json!([
+            {"customers": 6, "paying_customers": 3, "active_customers": 6, "total_revenue": -39.98, "avg_ltv": -6.66, "median_ltv": -0.01, "avg_orders": 0.8333, "avg_order_value": 8.01, "refund_rate": 1.9988, "top_10pct_revenue_share": -0.5008},
+        ]),
+    );
 }
 
 #[tokio::test]
@@ -1418,35 +2340,43 @@ async fn negative_cohort_values_round_away_from_zero() {
     // 2024-05 (e5 −0.01, e6 nothing): avg_ltv −0.005 → −0.01; nobody paid → avg_ltv_paying and
     // avg_order_value null. 2024-01 (e2): −30 with no purchase. 2024-06 (e1): aov 5.005 → 5.01.
     let rows = pipe(&app, "ltv_by_cohort", AS_OF).await;
-    expect_rows("edge ltv_by_cohort", &rows, json!([
-        {"cohort": "2024-01-01", "cohort_size": 1, "paying_customers": 0, "total_orders": 0, "gross_revenue": 0.0, "total_revenue": -30.0, "avg_ltv": -30.0, "avg_ltv_paying": null, "avg_orders_per_customer": 0.0, "avg_order_value": null},
-        {"cohort": "2024-02-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 1, "gross_revenue": 10.0, "total_revenue": -40.0, "avg_ltv": -40.0, "avg_ltv_paying": -40.0, "avg_orders_per_customer": 1.0, "avg_order_value": 10.0},
-        {"cohort": "2024-03-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 20.02, "total_revenue": 20.02, "avg_ltv": 20.02, "avg_ltv_paying": 20.02, "avg_orders_per_customer": 2.0, "avg_order_value": 10.01},
-        {"cohort": "2024-05-01", "cohort_size": 2, "paying_customers": 0, "total_orders": 0, "gross_revenue": 0.0, "total_revenue": -0.01, "avg_ltv": -0.01, "avg_ltv_paying": null, "avg_orders_per_customer": 0.0, "avg_order_value": null},
-        {"cohort": "2024-06-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 10.01, "total_revenue": 10.01, "avg_ltv": 10.01, "avg_ltv_paying": 10.01, "avg_orders_per_customer": 2.0, "avg_order_value": 5.01},
-    ]));
+    expect_rows(
+        "edge ltv_by_cohort",
+        &rows,
+        json!([
+            {"cohort": "2024-01-01", "cohort_size": 1, "paying_customers": 0, "total_orders": 0, "gross_revenue": 0.0, "total_revenue": -30.0, "avg_ltv": -30.0, "avg_ltv_paying": null, "avg_orders_per_customer": 0.0, "avg_order_value": null},
+            {"cohort": "2024-02-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 1, "gross_revenue": 10.0, "total_revenue": -40.0, "avg_ltv": -40.0, "avg_ltv_paying": -40.0, "avg_orders_per_customer": 1.0, "avg_order_value": 10.0},
+            {"cohort": "2024-03-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 20.02, "total_revenue": 20.02, "avg_ltv": 20.02, "avg_ltv_paying": 20.02, "avg_orders_per_customer": 2.0, "avg_order_value": 10.01},
+            {"cohort": "2024-05-01", "cohort_size": 2, "paying_customers": 0, "total_orders": 0, "gross_revenue": 0.0, "total_revenue": -0.01, "avg_ltv": -0.01, "avg_ltv_paying": null, "avg_orders_per_customer": 0.0, "avg_order_value": null},
+            {"cohort": "2024-06-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 2, "gross_revenue": 10.01, "total_revenue": 10.01, "avg_ltv": 10.01, "avg_ltv_paying": 10.01, "avg_orders_per_customer": 2.0, "avg_order_value": 5.01},
+        ]),
+    );
     // Retention: refunds make negative period revenue without making anyone active.
     let rows = pipe(&app, "customer_retention_analysis", AS_OF).await;
-    expect_rows("edge retention", &rows, json!([
-        {"cohort": "2024-01-01", "period_number": 0, "period_start": "2024-01-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 1, "period_start": "2024-02-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 2, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": -30.0, "cumulative_ltv": -30.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 3, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": -30.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 4, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": -30.0, "is_complete": true},
-        {"cohort": "2024-01-01", "period_number": 5, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": -30.0, "is_complete": false},
-        {"cohort": "2024-02-01", "period_number": 0, "period_start": "2024-02-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
-        {"cohort": "2024-02-01", "period_number": 1, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
-        {"cohort": "2024-02-01", "period_number": 2, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
-        {"cohort": "2024-02-01", "period_number": 3, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
-        {"cohort": "2024-02-01", "period_number": 4, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": -40.0, "cumulative_ltv": -40.0, "is_complete": false},
-        {"cohort": "2024-03-01", "period_number": 0, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
-        {"cohort": "2024-03-01", "period_number": 1, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 20.02, "cumulative_ltv": 20.02, "is_complete": true},
-        {"cohort": "2024-03-01", "period_number": 2, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 20.02, "is_complete": true},
-        {"cohort": "2024-03-01", "period_number": 3, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 20.02, "is_complete": false},
-        {"cohort": "2024-05-01", "period_number": 0, "period_start": "2024-05-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": -0.01, "cumulative_ltv": -0.01, "is_complete": true},
-        {"cohort": "2024-05-01", "period_number": 1, "period_start": "2024-06-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": -0.01, "is_complete": false},
-        {"cohort": "2024-06-01", "period_number": 0, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 10.01, "cumulative_ltv": 10.01, "is_complete": false},
-    ]));
+    expect_rows(
+        "edge retention",
+        &rows,
+        json!([
+            {"cohort": "2024-01-01", "period_number": 0, "period_start": "2024-01-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 1, "period_start": "2024-02-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 2, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": -30.0, "cumulative_ltv": -30.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 3, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": -30.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 4, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": -30.0, "is_complete": true},
+            {"cohort": "2024-01-01", "period_number": 5, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": -30.0, "is_complete": false},
+            {"cohort": "2024-02-01", "period_number": 0, "period_start": "2024-02-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 1, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 2, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 3, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
+            {"cohort": "2024-02-01", "period_number": 4, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": -40.0, "cumulative_ltv": -40.0, "is_complete": false},
+            {"cohort": "2024-03-01", "period_number": 0, "period_start": "2024-03-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 0.0, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 1, "period_start": "2024-04-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 20.02, "cumulative_ltv": 20.02, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 2, "period_start": "2024-05-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 20.02, "is_complete": true},
+            {"cohort": "2024-03-01", "period_number": 3, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": 20.02, "is_complete": false},
+            {"cohort": "2024-05-01", "period_number": 0, "period_start": "2024-05-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": -0.01, "cumulative_ltv": -0.01, "is_complete": true},
+            {"cohort": "2024-05-01", "period_number": 1, "period_start": "2024-06-01", "cohort_size": 2, "active_customers": 0, "retention_rate": 0.0, "revenue": 0.0, "cumulative_ltv": -0.01, "is_complete": false},
+            {"cohort": "2024-06-01", "period_number": 0, "period_start": "2024-06-01", "cohort_size": 1, "active_customers": 1, "retention_rate": 1.0, "revenue": 10.01, "cumulative_ltv": 10.01, "is_complete": false},
+        ]),
+    );
 }
 
 #[tokio::test]
@@ -1457,15 +2387,23 @@ async fn rfm_scores_negative_monetary_and_skips_refund_only_customers() {
     // f: e7 → 1; e1, e3 lower 1 → 1 + floor(5/3) = 2.  m: −40 → 1; 10.01 → 2; 20.02 → 1 + floor(10/3) = 4.
     // r: e3 → 1; e7 → 2; e1 → 1 + floor(10/3) = 4.
     let rows = pipe(&app, "customer_segmentation", AS_OF).await;
-    expect_rows("edge segmentation", &rows, json!([
-        {"customer_id": "e3", "country": "DE", "segment": "basic", "acquisition_source": null, "recency_days": 89, "frequency": 2, "monetary": 20.02, "r_score": 1, "f_score": 2, "m_score": 4, "rfm_score": "124", "rfm_segment": "Hibernating", "last_purchase_date": "2024-04-02 10:00:00"},
-        {"customer_id": "e1", "country": "US", "segment": "premium", "acquisition_source": null, "recency_days": 0, "frequency": 2, "monetary": 10.01, "r_score": 4, "f_score": 2, "m_score": 2, "rfm_score": "422", "rfm_segment": "Potential Loyalist", "last_purchase_date": "2024-06-30 23:20:00"},
-        {"customer_id": "e7", "country": "US", "segment": "basic", "acquisition_source": null, "recency_days": 29, "frequency": 1, "monetary": -40.0, "r_score": 2, "f_score": 1, "m_score": 1, "rfm_score": "211", "rfm_segment": "Hibernating", "last_purchase_date": "2024-06-01 10:00:00"},
-    ]));
+    expect_rows(
+        "edge segmentation",
+        &rows,
+        json!([
+            {"customer_id": "e3", "country": "DE", "segment": "basic", "acquisition_source": null, "recency_days": 89, "frequency": 2, "monetary": 20.02, "r_score": 1, "f_score": 2, "m_score": 4, "rfm_score": "124", "rfm_segment": "Hibernating", "last_purchase_date": "2024-04-02 10:00:00"},
+            {"customer_id": "e1", "country": "US", "segment": "premium", "acquisition_source": null, "recency_days": 0, "frequency": 2, "monetary": 10.01, "r_score": 4, "f_score": 2, "m_score": 2, "rfm_score": "422", "rfm_segment": "Potential Loyalist", "last_purchase_date": "2024-06-30 23:20:00"},
+            {"customer_id": "e7", "country": "US", "segment": "basic", "acquisition_source": null, "recency_days": 29, "frequency": 1, "monetary": -40.0, "r_score": 2, "f_score": 1, "m_score": 1, "rfm_score": "211", "rfm_segment": "Hibernating", "last_purchase_date": "2024-06-01 10:00:00"},
+        ]),
+    );
     // Hibernating: e3 + e7 = −19.98 → avg −9.99, recency (89+29)/2 = 59, frequency 1.5.
     let rows = pipe(&app, "customer_segmentation_summary", AS_OF).await;
-    expect_rows("edge summary", &rows, json!([
-        {"rfm_segment": "Potential Loyalist", "customers": 1, "share": 0.3333, "avg_recency_days": 0.0, "avg_frequency": 2.0, "avg_monetary": 10.01, "total_monetary": 10.01},
-        {"rfm_segment": "Hibernating", "customers": 2, "share": 0.6667, "avg_recency_days": 59.0, "avg_frequency": 1.5, "avg_monetary": -9.99, "total_monetary": -19.98},
-    ]));
+    expect_rows(
+        "edge summary",
+        &rows,
+        json!([
+            {"rfm_segment": "Potential Loyalist", "customers": 1, "share": 0.3333, "avg_recency_days": 0.0, "avg_frequency": 2.0, "avg_monetary": 10.01, "total_monetary": 10.01},
+            {"rfm_segment": "Hibernating", "customers": 2, "share": 0.6667, "avg_recency_days": 59.0, "avg_frequency": 1.5, "avg_monetary": -9.99, "total_monetary": -19.98},
+        ]),
+    );
 }
