@@ -2407,3 +2407,111 @@ async fn rfm_scores_negative_monetary_and_skips_refund_only_customers() {
         ]),
     );
 }
+
+#[tokio::test]
+async fn top_category_and_primary_channel_agree_before_and_after_the_newest_event() {
+    // k1: null category 30, 'b' 20, a refund of 25 on the null category → by gross: unknown (30 > 20);
+    //     channels null, null, web → unknown.
+    // k2: 'b' 10 and 'a' 10 → tie → a; channels web, email → tie → email.
+    // k3: only a refund (type 'refund') → top_category none, no interactions → none.
+    // k4: registered 2025-01-01, buys 1 of 'z' on 2025-01-02 (the newest event).
+    let app = TestApp::spawn().await;
+    let customers = [
+        r#"{"customer_id":"k1","registration_date":"2024-01-01","country":"US"}"#,
+        r#"{"customer_id":"k2","registration_date":"2024-01-01","country":"US"}"#,
+        r#"{"customer_id":"k3","registration_date":"2024-01-01","country":"US"}"#,
+        r#"{"customer_id":"k4","registration_date":"2025-01-01","country":"US"}"#,
+    ];
+    let tx = [
+        r#"{"transaction_id":"w1","customer_id":"k1","transaction_date":"2024-02-01 10:00:00","amount":30,"product_category":""}"#,
+        r#"{"transaction_id":"w2","customer_id":"k1","transaction_date":"2024-02-02 10:00:00","amount":20,"product_category":"b"}"#,
+        r#"{"transaction_id":"w3","customer_id":"k1","transaction_date":"2024-02-03 10:00:00","amount":25,"is_refund":1}"#,
+        r#"{"transaction_id":"w4","customer_id":"k2","transaction_date":"2024-02-01 10:00:00","amount":10,"product_category":"b"}"#,
+        r#"{"transaction_id":"w5","customer_id":"k2","transaction_date":"2024-02-02 10:00:00","amount":10,"product_category":"a"}"#,
+        r#"{"transaction_id":"w6","customer_id":"k3","transaction_date":"2024-02-01 10:00:00","amount":5,"product_category":"a","transaction_type":"refund"}"#,
+        r#"{"transaction_id":"w7","customer_id":"k4","transaction_date":"2025-01-02 10:00:00","amount":1,"product_category":"z"}"#,
+    ];
+    let interactions = [
+        r#"{"interaction_id":"j1","customer_id":"k1","interaction_date":"2024-02-01 10:00:00","interaction_type":"login"}"#,
+        r#"{"interaction_id":"j2","customer_id":"k1","interaction_date":"2024-02-02 10:00:00","interaction_type":"login","channel":" "}"#,
+        r#"{"interaction_id":"j3","customer_id":"k1","interaction_date":"2024-02-03 10:00:00","interaction_type":"login","channel":"web"}"#,
+        r#"{"interaction_id":"j4","customer_id":"k2","interaction_date":"2024-02-01 10:00:00","interaction_type":"login","channel":"web"}"#,
+        r#"{"interaction_id":"j5","customer_id":"k2","interaction_date":"2024-02-02 10:00:00","interaction_type":"login","channel":"email"}"#,
+    ];
+    for (ds, rows) in [
+        ("customers", customers.join("\n")),
+        ("transactions", tx.join("\n")),
+        ("customer_interactions", interactions.join("\n")),
+    ] {
+        let (status, body) = app.post_events(ds, rows).await;
+        assert!(status.is_success(), "{ds}: {status} {body}");
+        assert_eq!(body["quarantined_rows"], 0, "{ds}: {body}");
+    }
+    // as_of 2024-12-31 (before the newest transaction; k4 not registered yet): k1 25, k2 20, k3 −5,
+    // population net 40, avg 40/3: index 25 → 187.5, 20 → 150, −5 → −37.5; share 0.625, 0.5, −0.125.
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        "as_of=2024-12-31&factor=top_category&min_customers=1",
+    )
+    .await;
+    expect_rows(
+        "top_category at 2024-12-31",
+        &rows,
+        json!([
+            {"value": "unknown", "customers": 1, "avg_ltv": 25.0, "avg_orders": 2.0, "avg_order_value": 25.0, "avg_interactions": 3.0, "revenue_share": 0.625, "ltv_index": 187.5},
+            {"value": "a", "customers": 1, "avg_ltv": 20.0, "avg_orders": 2.0, "avg_order_value": 10.0, "avg_interactions": 2.0, "revenue_share": 0.5, "ltv_index": 150.0},
+            {"value": "none", "customers": 1, "avg_ltv": -5.0, "avg_orders": 0.0, "avg_order_value": null, "avg_interactions": 0.0, "revenue_share": -0.125, "ltv_index": -37.5},
+        ]),
+    );
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        "as_of=2024-12-31&factor=primary_channel&min_customers=1",
+    )
+    .await;
+    expect_rows(
+        "primary_channel at 2024-12-31",
+        &rows,
+        json!([
+            {"value": "unknown", "customers": 1, "avg_ltv": 25.0, "ltv_index": 187.5},
+            {"value": "email", "customers": 1, "avg_ltv": 20.0, "ltv_index": 150.0},
+            {"value": "none", "customers": 1, "avg_ltv": -5.0, "ltv_index": -37.5},
+        ]),
+    );
+    // as_of 2025-06-30 (after every event): k4 joins with 1 ('z', no interactions). Net 41, avg 10.25:
+    // index 25 → 243.9024, 20 → 195.1220, 1 → 9.7561, −5 → −48.7805; share 25/41 = 0.6098,
+    // 20/41 = 0.4878, 1/41 = 0.0244, −5/41 = −0.1220. Channel none = k3, k4: avg −2, orders 0.5,
+    // aov 1/1 = 1, share −4/41 = −0.0976, index −19.5122.
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        "as_of=2025-06-30&factor=top_category&min_customers=1",
+    )
+    .await;
+    expect_rows(
+        "top_category at 2025-06-30",
+        &rows,
+        json!([
+            {"value": "unknown", "customers": 1, "avg_ltv": 25.0, "avg_order_value": 25.0, "revenue_share": 0.6098, "ltv_index": 243.9024},
+            {"value": "a", "customers": 1, "avg_ltv": 20.0, "avg_order_value": 10.0, "revenue_share": 0.4878, "ltv_index": 195.122},
+            {"value": "z", "customers": 1, "avg_ltv": 1.0, "avg_order_value": 1.0, "revenue_share": 0.0244, "ltv_index": 9.7561},
+            {"value": "none", "customers": 1, "avg_ltv": -5.0, "avg_order_value": null, "revenue_share": -0.122, "ltv_index": -48.7805},
+        ]),
+    );
+    let rows = pipe(
+        &app,
+        "ltv_influencing_factors",
+        "as_of=2025-06-30&factor=primary_channel&min_customers=1",
+    )
+    .await;
+    expect_rows(
+        "primary_channel at 2025-06-30",
+        &rows,
+        json!([
+            {"value": "unknown", "customers": 1, "avg_ltv": 25.0, "avg_interactions": 3.0, "revenue_share": 0.6098, "ltv_index": 243.9024},
+            {"value": "email", "customers": 1, "avg_ltv": 20.0, "avg_interactions": 2.0, "revenue_share": 0.4878, "ltv_index": 195.122},
+            {"value": "none", "customers": 2, "avg_ltv": -2.0, "median_ltv": -2.0, "avg_orders": 0.5, "avg_order_value": 1.0, "avg_interactions": 0.0, "revenue_share": -0.0976, "ltv_index": -19.5122},
+        ]),
+    );
+}
