@@ -115,7 +115,8 @@ AS $$
         FROM customer_category_total
         WHERE customer_id = ANY (ids) AND purchases > 0
         ORDER BY customer_id, gross DESC, CASE WHEN category = '' THEN 'unknown' ELSE category END) x
-  WHERE s.customer_id = x.customer_id
+  -- Rows whose arg-max did not change are not rewritten.
+  WHERE s.customer_id = x.customer_id AND s.top_category IS DISTINCT FROM x.category
 $$;
 
 CREATE FUNCTION ltv_refresh_primary_channel(ids text[]) RETURNS void
@@ -126,7 +127,7 @@ AS $$
         FROM customer_channel_total
         WHERE customer_id = ANY (ids)
         ORDER BY customer_id, interactions DESC, CASE WHEN channel = '' THEN 'unknown' ELSE channel END) x
-  WHERE s.customer_id = x.customer_id
+  WHERE s.customer_id = x.customer_id AND s.primary_channel IS DISTINCT FROM x.channel
 $$;
 
 SELECT ltv_refresh_top_category(array_agg(DISTINCT customer_id)) FROM customer_category_total;
