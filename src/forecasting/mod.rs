@@ -198,9 +198,8 @@ impl ForecastService {
     }
 
     async fn pinned(&self, as_of: NaiveDate) -> Result<Option<StoredFit>, sqlx::Error> {
-        let sql = format!(
-            "SELECT {FIT_COLUMNS} FROM forecast_fits WHERE kind = 'pinned' AND as_of = $1"
-        );
+        let sql =
+            format!("SELECT {FIT_COLUMNS} FROM forecast_fits WHERE kind = 'pinned' AND as_of = $1");
         sqlx::query(&sql)
             .bind(as_of)
             .fetch_optional(&self.pool)
@@ -591,12 +590,7 @@ fn compute(
 ) -> Result<Computed, ForecastError> {
     let mut builder = TriplesBuilder::new();
     for i in inputs {
-        builder.add(
-            i.frequency as u32,
-            i.recency as f64,
-            i.t as f64,
-            i.monetary,
-        )?;
+        builder.add(i.frequency as u32, i.recency as f64, i.t as f64, i.monetary)?;
     }
     let triples = builder.build();
     progress(&format!(
@@ -625,9 +619,7 @@ fn compute(
                     .ok()
             });
         match (h, v) {
-            (Some((p_alive, cum)), Some(value)) => {
-                rows.push((index, p_alive, value, cum))
-            }
+            (Some((p_alive, cum)), Some(value)) => rows.push((index, p_alive, value, cum)),
             _ => skipped += 1,
         }
     }
@@ -640,10 +632,7 @@ fn compute(
 }
 
 /// P(alive) and cumulative expected purchases for months 1..=36.
-fn history_predictions(
-    bg: &BgNbdParams,
-    i: &Input,
-) -> Result<(f64, Arc<Vec<f64>>), ForecastError> {
+fn history_predictions(bg: &BgNbdParams, i: &Input) -> Result<(f64, Arc<Vec<f64>>), ForecastError> {
     let (x, t_x, t) = (i.frequency as u32, i.recency as f64, i.t as f64);
     let p_alive = bg.p_alive(x, t_x, t)?;
     let cum = (1..=MAX_HORIZON_MONTHS)

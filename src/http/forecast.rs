@@ -25,9 +25,7 @@ pub async fn diagnostics(
         .ensure_fit(None)
         .await
         .map_err(service_error)?
-        .ok_or_else(|| {
-            ApiError::NotFound("no forecast yet: no purchase is stored".into())
-        })?;
+        .ok_or_else(|| ApiError::NotFound("no forecast yet: no purchase is stored".into()))?;
     Ok(Json(json!({
         "model": "BG/NBD + Gamma-Gamma",
         "fit_id": fit.id,
@@ -65,7 +63,12 @@ pub async fn prepare(
     pipe: &str,
     params: &BTreeMap<String, Value>,
 ) -> Result<(), ApiError> {
-    let date = |name: &str| params.get(name).and_then(Value::as_str).and_then(parse_date);
+    let date = |name: &str| {
+        params
+            .get(name)
+            .and_then(Value::as_str)
+            .and_then(parse_date)
+    };
     if pipe == "ltv_forecast_validation" {
         let (Some(calibration_end), Some(holdout_end)) =
             (date("calibration_end"), date("holdout_end"))

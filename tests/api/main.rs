@@ -7,6 +7,7 @@ mod auth;
 mod clv_reference;
 mod durability;
 mod events;
+mod forecast;
 mod operations;
 mod pipes;
 mod validation;
