@@ -602,7 +602,7 @@ fn compute(
     progress("fitting Gamma-Gamma");
     let gg = fit_gamma_gamma(&triples, options)?;
     progress("predicting per unique history");
-    let mut histories: HashMap<(i32, i32, i32), Option<(f64, Arc<Vec<f64>>)>> = HashMap::new();
+    let mut histories: HashMap<(i32, i32, i32), Option<HistoryPrediction>> = HashMap::new();
     let mut values: HashMap<(i32, u64), Option<f64>> = HashMap::new();
     let mut rows = Vec::with_capacity(inputs.len());
     let mut skipped = 0;
@@ -631,8 +631,11 @@ fn compute(
     })
 }
 
+/// P(alive) and the cumulative expected purchases of months 1..=36.
+type HistoryPrediction = (f64, Arc<Vec<f64>>);
+
 /// P(alive) and cumulative expected purchases for months 1..=36.
-fn history_predictions(bg: &BgNbdParams, i: &Input) -> Result<(f64, Arc<Vec<f64>>), ForecastError> {
+fn history_predictions(bg: &BgNbdParams, i: &Input) -> Result<HistoryPrediction, ForecastError> {
     let (x, t_x, t) = (i.frequency as u32, i.recency as f64, i.t as f64);
     let p_alive = bg.p_alive(x, t_x, t)?;
     let cum = (1..=MAX_HORIZON_MONTHS)
