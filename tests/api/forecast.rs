@@ -344,3 +344,65 @@ async fn new_events_are_refit_in_the_background() {
         1
     );
 }
+
+/// Measurement, not a check (`cargo test --test api measure_forecast -- --ignored --nocapture`):
+/// fit time through the service at 100k simulated customers written straight
+/// into the rollups, and the p50 of the default `ltv_forecast` call over HTTP.
+#[tokio::test]
+#[ignore]
+async fn measure_forecast_at_100k_customers() {
+    let n: i64 = std::env::var("FORECAST_CUSTOMERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let app = TestApp::spawn().await;
+    sqlx::query(
+        "INSERT INTO customer_day_category (customer_id, day, category, purchases, refunds, gross, refunded, first_purchase_at, last_purchase_at) \
+         SELECT 'c' || i, d, '', 1, 0, round((20 + random() * 180)::numeric, 2), 0, d::timestamp AT TIME ZONE 'UTC', d::timestamp AT TIME ZONE 'UTC' \
+         FROM (SELECT i, floor(random() * 365)::int AS start, random() * random() * 365 AS life, \
+                      1 + floor(random() * random() * 10)::int AS k FROM generate_series(1, $1) i) c \
+         CROSS JOIN LATERAL (SELECT DISTINCT date '2024-01-01' + c.start + CASE WHEN g = 1 THEN 0 ELSE floor(random() * c.life)::int END AS d \
+                             FROM generate_series(1, c.k) g) x",
+    )
+    .bind(n)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO customer_summary (customer_id, purchases, refunds, gross, refunded, first_purchase_at, last_purchase_at) \
+         SELECT customer_id, sum(purchases), sum(refunds), sum(gross), sum(refunded), min(first_purchase_at), max(last_purchase_at) \
+         FROM customer_day_category GROUP BY customer_id",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE").execute(&app.pool).await.unwrap();
+    let config = ltv_pipes::config::Config::load_with_env(None, Vec::new()).unwrap();
+    let service = ltv_pipes::forecasting::ForecastService::new(app.pool.clone(), config.forecast);
+    let started = Instant::now();
+    let fit = service
+        .refit_current(&|line: &str| eprintln!("[{:6.1}s] {line}", started.elapsed().as_secs_f64()))
+        .await
+        .unwrap()
+        .unwrap();
+    let total = started.elapsed();
+    eprintln!(
+        "MEASURE fit through the service: {n} customers, {} unique histories, {:.2}s total (fit_ms {}), converged {}",
+        fit.n_unique,
+        total.as_secs_f64(),
+        fit.fit_ms,
+        fit.converged
+    );
+    let mut times = Vec::new();
+    for _ in 0..21 {
+        let t = Instant::now();
+        let (status, body) = app.get("/v0/pipes/ltv_forecast.json").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    eprintln!(
+        "MEASURE ltv_forecast default call over HTTP: p50 {:.1} ms, min {:.1} ms, max {:.1} ms (21 calls)",
+        times[10], times[0], times[20]
+    );
+}
