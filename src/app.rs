@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use crate::auth;
 use crate::config::Config;
 use crate::db::{self, Database};
+use crate::forecasting::ForecastService;
 use crate::http::{self, AppState};
 use crate::pipes::registry::Registry;
 
@@ -19,6 +20,7 @@ pub struct Application {
     db: Database,
     config: Arc<Config>,
     pipes: Arc<Registry>,
+    forecast: Arc<ForecastService>,
 }
 
 impl Application {
@@ -47,6 +49,11 @@ impl Application {
             failed = report.errors.len(),
             "pipes loaded"
         );
+        let forecast = Arc::new(ForecastService::new(
+            db.pool.clone(),
+            config.forecast.clone(),
+        ));
+        forecast.store_settings().await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -55,6 +62,7 @@ impl Application {
             db,
             config: Arc::new(config),
             pipes: Arc::new(pipes),
+            forecast,
         })
     }
 
@@ -79,13 +87,16 @@ impl Application {
             read_db: self.db.read_pool.clone(),
             config: self.config.clone(),
             pipes: self.pipes.clone(),
+            forecast: self.forecast.clone(),
         };
         let reloader = tokio::spawn(reload_on_sighup(self.pipes.clone()));
+        let refresher = tokio::spawn(self.forecast.clone().run_refresher());
         tracing::info!(addr = %self.local_addr(), "ltv-pipes listening");
         let served = axum::serve(self.listener, http::router(state))
             .with_graceful_shutdown(shutdown)
             .await;
         reloader.abort();
+        refresher.abort();
         self.db.close().await;
         served.context("HTTP server failed")
     }

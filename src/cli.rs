@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `token create|revoke`.
+//! The command line: `serve` (the default), `migrate`, `token create|revoke`,
+//! `check`, `forecast fit`.
 
 use std::path::PathBuf;
 
@@ -9,6 +10,7 @@ use crate::app::{shutdown_signal, Application};
 use crate::auth::{self, Scope};
 use crate::config::Config;
 use crate::db::{self, Database};
+use crate::forecasting::ForecastService;
 use crate::{pipes, telemetry};
 
 #[derive(Parser)]
@@ -34,11 +36,26 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The BG/NBD + Gamma-Gamma forecast.
+    #[command(subcommand)]
+    Forecast(ForecastCommand),
     /// Check every pipe file (parse, template, parameters) and, when DATABASE_URL
     /// (database.url) is set, have PostgreSQL plan each one. Exits 1 on any problem.
     Check {
         /// The folder of .pipe files (default: pipes.dir).
         dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ForecastCommand {
+    /// Fit the models and print the parameters and diagnostics. Without --as-of: a
+    /// new fit on the latest data (what ltv_forecast serves); with it: the fit of
+    /// that past date (reused when it already exists, like a request's as_of).
+    Fit {
+        /// Point of view (YYYY-MM-DD, before today).
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
     },
 }
 
@@ -83,7 +100,49 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Migrate => with_db(&config, |_| async { Ok(()) }).await,
         Command::Token(cmd) => token(&config, cmd).await,
         Command::Check { dir } => check(&config, dir).await,
+        Command::Forecast(ForecastCommand::Fit { as_of }) => forecast_fit(&config, as_of).await,
     }
+}
+
+async fn forecast_fit(config: &Config, as_of: Option<chrono::NaiveDate>) -> anyhow::Result<()> {
+    let settings = config.forecast.clone();
+    with_db(config, |pool| async move {
+        let service = ForecastService::new(pool, settings);
+        let started = std::time::Instant::now();
+        let progress = move |line: &str| {
+            eprintln!("[{:6.1}s] {line}", started.elapsed().as_secs_f64());
+        };
+        let fit = match as_of {
+            Some(day) => service.ensure_pinned(day, &progress).await?,
+            None => service.refit_current(&progress).await?,
+        };
+        let Some(fit) = fit else {
+            anyhow::bail!("nothing to fit: no purchase is stored up to the as_of");
+        };
+        println!("fit {} ({}), as_of {}, fitted_at {}", fit.id, fit.kind, fit.as_of, fit.fitted_at);
+        println!(
+            "data: {} customers ({} unique histories), {} repeat buyers with spend; purchase days {} .. {}",
+            fit.n_customers,
+            fit.n_unique,
+            fit.n_spend_customers,
+            fit.data_min_day.map(|d| d.to_string()).unwrap_or_default(),
+            fit.data_max_day.map(|d| d.to_string()).unwrap_or_default()
+        );
+        println!(
+            "BG/NBD:      r = {:.6}  alpha = {:.6}  a = {:.6}  b = {:.6}  log-likelihood = {:.4}",
+            fit.bgnbd.r, fit.bgnbd.alpha, fit.bgnbd.a, fit.bgnbd.b, fit.log_likelihood
+        );
+        println!(
+            "Gamma-Gamma: p = {:.6}  q = {:.6}  gamma = {:.6}  log-likelihood = {:.4}",
+            fit.gamma_gamma.p, fit.gamma_gamma.q, fit.gamma_gamma.gamma, fit.gg_log_likelihood
+        );
+        println!(
+            "converged: {}, iterations: {}, fit time: {} ms; {}",
+            fit.converged, fit.iterations, fit.fit_ms, fit.message
+        );
+        Ok(())
+    })
+    .await
 }
 
 async fn check(config: &Config, dir: Option<PathBuf>) -> anyhow::Result<()> {

@@ -28,6 +28,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub http: HttpConfig,
+    pub forecast: ForecastConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,6 +101,24 @@ pub struct HttpConfig {
     pub request_timeout_secs: u64,
     pub cors_origins: Vec<String>,
     pub compression: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastConfig {
+    pub refit_interval_secs: u64,
+    pub refit_after_transactions: u64,
+    pub penalizer_coef: f64,
+    pub tiers: TierConfig,
+}
+
+/// Shares of the answer's population, by predicted-CLV rank, from the top.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierConfig {
+    pub platinum: f64,
+    pub gold: f64,
+    pub silver: f64,
 }
 
 impl Config {

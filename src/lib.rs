@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod forecast;
+pub mod forecasting;
 pub mod http;
 pub mod ingest;
 pub mod pipes;

@@ -5,6 +5,7 @@ mod auth;
 mod datasources;
 pub mod error;
 mod events;
+mod forecast;
 mod ops;
 mod pipes;
 mod query;
@@ -25,6 +26,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
+use crate::forecasting::ForecastService;
 use crate::pipes::registry::Registry;
 use error::ApiError;
 
@@ -36,6 +38,7 @@ pub struct AppState {
     pub read_db: PgPool,
     pub config: Arc<Config>,
     pub pipes: Arc<Registry>,
+    pub forecast: Arc<ForecastService>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -52,6 +55,7 @@ pub fn router(state: AppState) -> Router {
             "/v0/datasources/{name}/quarantine",
             get(datasources::quarantine).delete(datasources::clear_quarantine),
         )
+        .route("/v0/models/forecast", get(forecast::diagnostics))
         .route("/v0/pipes", get(pipes::list))
         .route("/v0/pipes/openapi.json", get(pipes::openapi))
         .route("/v0/pipes/reload", post(pipes::reload))

@@ -47,6 +47,10 @@ pub async fn run_pipe(
     if method == Method::POST {
         params.extend(body_params(&headers, body).await?);
     }
+    if name.starts_with("ltv_forecast") {
+        // The forecast pipes read stored fits; see `forecast::prepare` for why.
+        super::forecast::prepare(&state, name, &params).await?;
+    }
     let compiled = pipe.compile(&params).map_err(pipe_error)?;
     let result = run::run(&state.read_db, &compiled, state.config.pipes.max_rows)
         .await

@@ -1,0 +1,645 @@
+//! Serving the forecast: the I/O around the pure model code of [`crate::forecast`].
+//!
+//! [`ForecastService`] reads the per-customer inputs from the rollups
+//! (`ltv_forecast_inputs(as_of)`, migrations/0004_forecast.sql), fits BG/NBD and
+//! Gamma-Gamma, and stores the fit (`forecast_fits`) and, in the same
+//! transaction, every customer's predictions (`forecast_predictions`: p_alive,
+//! expected value per purchase, cumulative expected purchases for months
+//! 1..36). The pipes `ltv_forecast*.pipe` are plain SQL over those tables.
+//!
+//! Two kinds of fit: `current` (the latest data, as_of = the day it was fitted;
+//! refit in the background by [`ForecastService::run_refresher`], requests keep
+//! using the last good one meanwhile) and `pinned` (an explicit past as_of,
+//! fitted once on first use and kept). The holdout validation is stored per
+//! (calibration_end, holdout_end) in `forecast_validation`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::{PgPool, Row};
+use tokio::sync::Mutex;
+
+use crate::config::ForecastConfig;
+use crate::forecast::{
+    fit_bgnbd, fit_gamma_gamma, BgNbdParams, FitOptions, FitReport, ForecastError,
+    GammaGammaParams, TriplesBuilder, DAYS_PER_MONTH,
+};
+
+/// Months of cumulative expected purchases stored per customer (the largest
+/// `horizon_months` the pipe accepts).
+pub const MAX_HORIZON_MONTHS: usize = 36;
+
+/// Calibration-frequency buckets of the validation: 0..6 and 7+.
+const BUCKETS: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The data cannot be fitted (no repeat buyers, no convergence, ...).
+    #[error("the forecast cannot be fitted on the data up to {as_of}: {source}")]
+    Model {
+        as_of: NaiveDate,
+        #[source]
+        source: ForecastError,
+    },
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+    #[error("the forecast task failed: {0}")]
+    Task(String),
+}
+
+/// Which fit: the latest data or an explicit past date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Current,
+    Pinned,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Current => "current",
+            Kind::Pinned => "pinned",
+        }
+    }
+}
+
+/// A stored fit, as `GET /v0/models/forecast` and the CLI show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredFit {
+    pub id: i64,
+    pub kind: String,
+    pub as_of: NaiveDate,
+    pub fitted_at: DateTime<Utc>,
+    /// First and last purchase day in the data the fit saw.
+    pub data_min_day: Option<NaiveDate>,
+    pub data_max_day: Option<NaiveDate>,
+    pub transactions: i64,
+    pub bgnbd: BgNbdParams,
+    pub gamma_gamma: GammaGammaParams,
+    pub log_likelihood: f64,
+    pub gg_log_likelihood: f64,
+    pub n_customers: i64,
+    pub n_unique: i64,
+    pub n_spend_customers: i64,
+    pub converged: bool,
+    pub iterations: i32,
+    pub message: String,
+    pub fit_ms: i64,
+}
+
+const FIT_COLUMNS: &str = "id, kind, as_of, fitted_at, data_min_day, data_max_day, transactions, \
+    bgnbd, gamma_gamma, log_likelihood, gg_log_likelihood, n_customers, n_unique, \
+    n_spend_customers, converged, iterations, message, fit_ms";
+
+fn stored_fit(row: &sqlx::postgres::PgRow) -> Result<StoredFit, sqlx::Error> {
+    let json = |name: &str| -> Result<serde_json::Value, sqlx::Error> { row.try_get(name) };
+    let decode = |name: &str, e: serde_json::Error| sqlx::Error::ColumnDecode {
+        index: name.into(),
+        source: Box::new(e),
+    };
+    Ok(StoredFit {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        as_of: row.try_get("as_of")?,
+        fitted_at: row.try_get("fitted_at")?,
+        data_min_day: row.try_get("data_min_day")?,
+        data_max_day: row.try_get("data_max_day")?,
+        transactions: row.try_get("transactions")?,
+        bgnbd: serde_json::from_value(json("bgnbd")?).map_err(|e| decode("bgnbd", e))?,
+        gamma_gamma: serde_json::from_value(json("gamma_gamma")?)
+            .map_err(|e| decode("gamma_gamma", e))?,
+        log_likelihood: row.try_get("log_likelihood")?,
+        gg_log_likelihood: row.try_get("gg_log_likelihood")?,
+        n_customers: row.try_get("n_customers")?,
+        n_unique: row.try_get("n_unique")?,
+        n_spend_customers: row.try_get("n_spend_customers")?,
+        converged: row.try_get("converged")?,
+        iterations: row.try_get("iterations")?,
+        message: row.try_get("message")?,
+        fit_ms: row.try_get("fit_ms")?,
+    })
+}
+
+/// Progress lines of a long fit (the CLI prints them; the server logs them).
+pub type Progress<'a> = &'a (dyn Fn(&str) + Send + Sync);
+
+/// One customer's inputs (METRICS.md "Forecast").
+struct Input {
+    customer_id: String,
+    frequency: i32,
+    recency: i32,
+    t: i32,
+    monetary: f64,
+}
+
+/// What a fit computes before it is stored.
+struct Computed {
+    bg: FitReport<BgNbdParams>,
+    gg: FitReport<GammaGammaParams>,
+    /// (input index, p_alive, expected value per purchase, cumulative purchases).
+    rows: Vec<(usize, f64, f64, Arc<Vec<f64>>)>,
+    skipped: usize,
+}
+
+pub struct ForecastService {
+    pool: PgPool,
+    config: ForecastConfig,
+    /// One fit of each kind at a time; requests only take these when the fit
+    /// they need does not exist yet.
+    current_lock: Mutex<()>,
+    pinned_lock: Mutex<()>,
+}
+
+impl ForecastService {
+    pub fn new(pool: PgPool, config: ForecastConfig) -> Self {
+        Self {
+            pool,
+            config,
+            current_lock: Mutex::new(()),
+            pinned_lock: Mutex::new(()),
+        }
+    }
+
+    /// Writes the settings the pipes read (`forecast.tiers`).
+    pub async fn store_settings(&self) -> Result<(), sqlx::Error> {
+        let t = self.config.tiers;
+        sqlx::query(
+            "INSERT INTO forecast_settings (id, platinum, gold, silver) VALUES (1, $1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET platinum = $1, gold = $2, silver = $3",
+        )
+        .bind(t.platinum)
+        .bind(t.gold)
+        .bind(t.silver)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn today(&self) -> Result<NaiveDate, sqlx::Error> {
+        sqlx::query_scalar("SELECT ltv_today()")
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// The newest fit on the latest data, if any.
+    pub async fn latest(&self) -> Result<Option<StoredFit>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {FIT_COLUMNS} FROM forecast_fits WHERE kind = 'current' ORDER BY id DESC LIMIT 1"
+        );
+        sqlx::query(&sql)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| stored_fit(&r))
+            .transpose()
+    }
+
+    async fn pinned(&self, as_of: NaiveDate) -> Result<Option<StoredFit>, sqlx::Error> {
+        let sql =
+            format!("SELECT {FIT_COLUMNS} FROM forecast_fits WHERE kind = 'pinned' AND as_of = $1");
+        sqlx::query(&sql)
+            .bind(as_of)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| stored_fit(&r))
+            .transpose()
+    }
+
+    /// The fit a request with this `as_of` uses, fitting it first when it does
+    /// not exist: no as_of (or today or later) → the latest good fit on the
+    /// latest data (fitted here only when there is none yet); a past as_of → its
+    /// pinned fit, fitted once. `None`: there is no purchase to fit on.
+    pub async fn ensure_fit(
+        &self,
+        as_of: Option<NaiveDate>,
+    ) -> Result<Option<StoredFit>, ServiceError> {
+        let today = self.today().await?;
+        match as_of {
+            Some(day) if day < today => self.ensure_pinned(day, &|_| {}).await,
+            _ => {
+                if let Some(fit) = self.latest().await? {
+                    return Ok(Some(fit));
+                }
+                let _guard = self.current_lock.lock().await;
+                if let Some(fit) = self.latest().await? {
+                    return Ok(Some(fit));
+                }
+                self.fit_and_store(Kind::Current, today, &|_| {}).await
+            }
+        }
+    }
+
+    /// The pinned fit for `as_of`, fitted now if missing.
+    pub async fn ensure_pinned(
+        &self,
+        as_of: NaiveDate,
+        progress: Progress<'_>,
+    ) -> Result<Option<StoredFit>, ServiceError> {
+        if let Some(fit) = self.pinned(as_of).await? {
+            return Ok(Some(fit));
+        }
+        let _guard = self.pinned_lock.lock().await;
+        if let Some(fit) = self.pinned(as_of).await? {
+            return Ok(Some(fit));
+        }
+        self.fit_and_store(Kind::Pinned, as_of, progress).await
+    }
+
+    /// A new fit on the latest data (the CLI and the background refresher).
+    pub async fn refit_current(
+        &self,
+        progress: Progress<'_>,
+    ) -> Result<Option<StoredFit>, ServiceError> {
+        let _guard = self.current_lock.lock().await;
+        let today = self.today().await?;
+        self.fit_and_store(Kind::Current, today, progress).await
+    }
+
+    /// Reads the inputs, fits both models, computes the predictions and stores
+    /// everything in one transaction. `None` when there is no purchase up to as_of.
+    async fn fit_and_store(
+        &self,
+        kind: Kind,
+        as_of: NaiveDate,
+        progress: Progress<'_>,
+    ) -> Result<Option<StoredFit>, ServiceError> {
+        let started = Instant::now();
+        // Counted before reading the inputs, so rows added meanwhile trigger a refit.
+        let transactions: i64 = sqlx::query_scalar("SELECT count(*) FROM transactions")
+            .fetch_one(&self.pool)
+            .await?;
+        progress(&format!("reading the customers' histories up to {as_of}"));
+        let inputs: Vec<Input> = sqlx::query(
+            "SELECT customer_id, frequency, recency, t, monetary_value FROM ltv_forecast_inputs($1)",
+        )
+        .bind(as_of)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Input {
+                customer_id: r.try_get(0)?,
+                frequency: r.try_get(1)?,
+                recency: r.try_get(2)?,
+                t: r.try_get(3)?,
+                monetary: r.try_get(4)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+        if inputs.is_empty() {
+            return Ok(None);
+        }
+        progress(&format!(
+            "{} customers read in {:.1}s; fitting",
+            inputs.len(),
+            started.elapsed().as_secs_f64()
+        ));
+        let options = FitOptions {
+            penalizer_coef: self.config.penalizer_coef,
+            ..FitOptions::default()
+        };
+        let (inputs, computed) = tokio::task::spawn_blocking(move || {
+            let computed = compute(&inputs, &options, &|line: &str| {
+                tracing::debug!(line, "forecast fit")
+            });
+            (inputs, computed)
+        })
+        .await
+        .map_err(|e| ServiceError::Task(e.to_string()))?;
+        let computed = computed.map_err(|source| ServiceError::Model { as_of, source })?;
+        progress(&format!(
+            "fitted in {:.1}s (BG/NBD {} iterations, converged: {}; Gamma-Gamma converged: {}); storing predictions",
+            started.elapsed().as_secs_f64(),
+            computed.bg.iterations,
+            computed.bg.converged,
+            computed.gg.converged
+        ));
+        let max_t = inputs.iter().map(|i| i.t).max().unwrap_or(0);
+        let min_gap = inputs.iter().map(|i| i.t - i.recency).min().unwrap_or(0);
+        let data_min_day = as_of - chrono::Days::new(max_t as u64);
+        let data_max_day = as_of - chrono::Days::new(min_gap as u64);
+        let mut message = format!(
+            "BG/NBD: {}; Gamma-Gamma: {}",
+            computed.bg.message, computed.gg.message
+        );
+        if computed.skipped > 0 {
+            let _ = write!(
+                message,
+                "; {} customer(s) left out: their prediction is not finite",
+                computed.skipped
+            );
+        }
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO forecast_fits (kind, as_of, data_min_day, data_max_day, transactions, bgnbd, \
+             gamma_gamma, log_likelihood, gg_log_likelihood, n_customers, n_unique, n_spend_customers, \
+             converged, iterations, message, fit_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
+        )
+        .bind(kind.as_str())
+        .bind(as_of)
+        .bind(data_min_day)
+        .bind(data_max_day)
+        .bind(transactions)
+        .bind(serde_json::to_value(computed.bg.params).expect("params serialize"))
+        .bind(serde_json::to_value(computed.gg.params).expect("params serialize"))
+        .bind(computed.bg.log_likelihood)
+        .bind(computed.gg.log_likelihood)
+        .bind(computed.bg.n_customers as i64)
+        .bind(computed.bg.n_unique as i64)
+        .bind(computed.gg.n_customers as i64)
+        .bind(computed.bg.converged && computed.gg.converged)
+        .bind((computed.bg.iterations + computed.gg.iterations) as i32)
+        .bind(&message)
+        .bind(0i64)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut copy = tx
+            .copy_in_raw(
+                "COPY forecast_predictions (fit_id, customer_id, frequency, recency, t, monetary_value, \
+                 p_alive, expected_avg_value, cum_purchases) FROM STDIN",
+            )
+            .await?;
+        let mut buf = String::with_capacity(1 << 20);
+        for (i, p_alive, value, cum) in &computed.rows {
+            let input = &inputs[*i];
+            let _ = write!(buf, "{id}\t");
+            copy_escape(&mut buf, &input.customer_id);
+            let _ = write!(
+                buf,
+                "\t{}\t{}\t{}\t{}\t{}\t{}\t{{",
+                input.frequency, input.recency, input.t, input.monetary, p_alive, value
+            );
+            for (m, c) in cum.iter().enumerate() {
+                if m > 0 {
+                    buf.push(',');
+                }
+                let _ = write!(buf, "{c}");
+            }
+            buf.push_str("}\n");
+            if buf.len() > (1 << 20) {
+                copy.send(std::mem::take(&mut buf).into_bytes()).await?;
+            }
+        }
+        if !buf.is_empty() {
+            copy.send(buf.into_bytes()).await?;
+        }
+        copy.finish().await?;
+        if kind == Kind::Current {
+            // Older current fits keep their row (history) but not their predictions.
+            sqlx::query(
+                "DELETE FROM forecast_predictions WHERE fit_id IN \
+                 (SELECT id FROM forecast_fits WHERE kind = 'current' AND id < $1)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let fit_ms = started.elapsed().as_millis() as i64;
+        sqlx::query("UPDATE forecast_fits SET fit_ms = $2 WHERE id = $1")
+            .bind(id)
+            .bind(fit_ms)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        progress(&format!(
+            "stored fit {id} in {:.1}s",
+            started.elapsed().as_secs_f64()
+        ));
+        tracing::info!(
+            id,
+            kind = kind.as_str(),
+            %as_of,
+            customers = computed.bg.n_customers,
+            unique = computed.bg.n_unique,
+            fit_ms,
+            "forecast fitted"
+        );
+        let sql = format!("SELECT {FIT_COLUMNS} FROM forecast_fits WHERE id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_one(&self.pool).await?;
+        Ok(Some(stored_fit(&row)?))
+    }
+
+    /// Fits on the data up to `calibration_end` (the pinned fit of that date)
+    /// and stores, per calibration frequency 0..6 and 7+, the customers and
+    /// the summed predicted and actual repeat purchases in
+    /// (calibration_end, holdout_end]. Done once per pair of dates.
+    pub async fn ensure_validation(
+        &self,
+        calibration_end: NaiveDate,
+        holdout_end: NaiveDate,
+    ) -> Result<(), ServiceError> {
+        let exists = |pool: PgPool| async move {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM forecast_validation WHERE calibration_end = $1 AND holdout_end = $2)",
+            )
+            .bind(calibration_end)
+            .bind(holdout_end)
+            .fetch_one(&pool)
+            .await
+        };
+        if exists(self.pool.clone()).await? {
+            return Ok(());
+        }
+        let Some(fit) = self.ensure_pinned(calibration_end, &|_| {}).await? else {
+            return Ok(());
+        };
+        let _guard = self.pinned_lock.lock().await;
+        if exists(self.pool.clone()).await? {
+            return Ok(());
+        }
+        let rows = sqlx::query(
+            "SELECT i.frequency, i.recency, i.t, coalesce(h.days, 0)::integer \
+             FROM ltv_forecast_inputs($1) i \
+             LEFT JOIN (SELECT customer_id, count(DISTINCT day) AS days FROM customer_day_category \
+                        WHERE day > $1 AND day <= $2 AND purchases > 0 GROUP BY customer_id) h \
+               ON h.customer_id = i.customer_id",
+        )
+        .bind(calibration_end)
+        .bind(holdout_end)
+        .fetch_all(&self.pool)
+        .await?;
+        let holdout_days = (holdout_end - calibration_end).num_days() as f64;
+        let bg = fit.bgnbd;
+        let mut buckets = [(0i64, 0f64, 0f64); BUCKETS];
+        let mut cache: HashMap<(i32, i32, i32), f64> = HashMap::new();
+        for r in &rows {
+            let (x, t_x, t, actual): (i32, i32, i32, i32) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+            let predicted = match cache.get(&(x, t_x, t)) {
+                Some(p) => *p,
+                None => {
+                    let p = bg
+                        .conditional_expected_purchases(
+                            holdout_days,
+                            x as u32,
+                            t_x as f64,
+                            t as f64,
+                        )
+                        .map_err(|source| ServiceError::Model {
+                            as_of: calibration_end,
+                            source,
+                        })?;
+                    cache.insert((x, t_x, t), p);
+                    p
+                }
+            };
+            let b = &mut buckets[(x as usize).min(BUCKETS - 1)];
+            b.0 += 1;
+            b.1 += predicted;
+            b.2 += actual as f64;
+        }
+        let mut tx = self.pool.begin().await?;
+        for (i, (customers, predicted, actual)) in buckets.iter().enumerate() {
+            let label = if i == BUCKETS - 1 {
+                format!("{}+", BUCKETS - 1)
+            } else {
+                i.to_string()
+            };
+            sqlx::query(
+                "INSERT INTO forecast_validation (calibration_end, holdout_end, fit_id, bucket_order, \
+                 bucket, customers, predicted_sum, actual_sum) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(calibration_end)
+            .bind(holdout_end)
+            .bind(fit.id)
+            .bind(i as i32)
+            .bind(label)
+            .bind(customers)
+            .bind(predicted)
+            .bind(actual)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Refits the latest data in the background when it changed (new
+    /// transactions, or a new day) and either `refit_interval_secs` passed since
+    /// the last fit or `refit_after_transactions` were added. Never returns.
+    pub async fn run_refresher(self: Arc<Self>) {
+        let poll = Duration::from_secs(self.config.refit_interval_secs.clamp(1, 30));
+        loop {
+            tokio::time::sleep(poll).await;
+            if let Err(e) = self.refresh_once().await {
+                tracing::warn!(error = %e, "background forecast refit failed; the last good fit stays in service");
+            }
+        }
+    }
+
+    /// One check of the refresher; true when it refitted.
+    pub async fn refresh_once(&self) -> Result<bool, ServiceError> {
+        let transactions: i64 = sqlx::query_scalar("SELECT count(*) FROM transactions")
+            .fetch_one(&self.pool)
+            .await?;
+        if transactions == 0 {
+            return Ok(false);
+        }
+        let today = self.today().await?;
+        let due = match self.latest().await? {
+            None => true,
+            Some(last) => {
+                let added = (transactions - last.transactions).unsigned_abs();
+                let changed = added > 0 || last.as_of != today;
+                let age = (Utc::now() - last.fitted_at).num_seconds().max(0) as u64;
+                changed
+                    && (age >= self.config.refit_interval_secs
+                        || added >= self.config.refit_after_transactions)
+            }
+        };
+        if !due {
+            return Ok(false);
+        }
+        // A fit already under way (a first request's) makes this one needless.
+        let Ok(_guard) = self.current_lock.try_lock() else {
+            return Ok(false);
+        };
+        Ok(self
+            .fit_and_store(Kind::Current, today, &|line: &str| {
+                tracing::debug!(line, "background forecast refit")
+            })
+            .await?
+            .is_some())
+    }
+}
+
+/// COPY text format escaping of one value.
+fn copy_escape(buf: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '\\' => buf.push_str("\\\\"),
+            '\t' => buf.push_str("\\t"),
+            '\n' => buf.push_str("\\n"),
+            '\r' => buf.push_str("\\r"),
+            c => buf.push(c),
+        }
+    }
+}
+
+/// The CPU part of a fit: both models, then every customer's predictions,
+/// computed once per unique history (and once per unique (x, m̄) for the value).
+fn compute(
+    inputs: &[Input],
+    options: &FitOptions,
+    progress: Progress<'_>,
+) -> Result<Computed, ForecastError> {
+    let mut builder = TriplesBuilder::new();
+    for i in inputs {
+        builder.add(i.frequency as u32, i.recency as f64, i.t as f64, i.monetary)?;
+    }
+    let triples = builder.build();
+    progress(&format!(
+        "{} customers, {} unique histories; fitting BG/NBD",
+        triples.n_customers(),
+        triples.n_unique()
+    ));
+    let bg = fit_bgnbd(&triples, options)?;
+    progress("fitting Gamma-Gamma");
+    let gg = fit_gamma_gamma(&triples, options)?;
+    progress("predicting per unique history");
+    let mut histories: HashMap<(i32, i32, i32), Option<HistoryPrediction>> = HashMap::new();
+    let mut values: HashMap<(i32, u64), Option<f64>> = HashMap::new();
+    let mut rows = Vec::with_capacity(inputs.len());
+    let mut skipped = 0;
+    for (index, i) in inputs.iter().enumerate() {
+        let h = histories
+            .entry((i.frequency, i.recency, i.t))
+            .or_insert_with(|| history_predictions(&bg.params, i).ok())
+            .clone();
+        let v = *values
+            .entry((i.frequency, i.monetary.to_bits()))
+            .or_insert_with(|| {
+                gg.params
+                    .conditional_expected_average_value(i.frequency as u32, i.monetary)
+                    .ok()
+            });
+        match (h, v) {
+            (Some((p_alive, cum)), Some(value)) => rows.push((index, p_alive, value, cum)),
+            _ => skipped += 1,
+        }
+    }
+    Ok(Computed {
+        bg,
+        gg,
+        rows,
+        skipped,
+    })
+}
+
+/// P(alive) and the cumulative expected purchases of months 1..=36.
+type HistoryPrediction = (f64, Arc<Vec<f64>>);
+
+/// P(alive) and cumulative expected purchases for months 1..=36.
+fn history_predictions(bg: &BgNbdParams, i: &Input) -> Result<HistoryPrediction, ForecastError> {
+    let (x, t_x, t) = (i.frequency as u32, i.recency as f64, i.t as f64);
+    let p_alive = bg.p_alive(x, t_x, t)?;
+    let cum = (1..=MAX_HORIZON_MONTHS)
+        .map(|m| bg.conditional_expected_purchases(m as f64 * DAYS_PER_MONTH, x, t_x, t))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((p_alive, Arc::new(cum)))
+}
