@@ -542,7 +542,9 @@ impl ForecastService {
         }
         let today = self.today().await?;
         let due = match self.latest().await? {
-            None => true,
+            // Nobody has asked for a forecast yet: fitting now would spend a
+            // core for nothing (the first request fits synchronously).
+            None => false,
             Some(last) => {
                 let added = (transactions - last.transactions).unsigned_abs();
                 let changed = added > 0 || last.as_of != today;
