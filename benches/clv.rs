@@ -406,21 +406,17 @@ async fn explain_pipes(pool: &sqlx::PgPool) -> anyhow::Result<()> {
         let pipe = ltv_pipes::pipes::Pipe::load(name, &text)?;
         let compiled = pipe.compile(&Default::default())?;
         let sql = format!("EXPLAIN (ANALYZE, BUFFERS) {}", compiled.sql);
-        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        let mut query = sqlx::query(&sql);
         for b in &compiled.binds {
-            query = match b.clone() {
-                ltv_pipes::pipes::BindValue::Text(x) => query.bind(x),
-                ltv_pipes::pipes::BindValue::Int(x) => query.bind(x),
-                ltv_pipes::pipes::BindValue::Float(x) => query.bind(x),
-                ltv_pipes::pipes::BindValue::Bool(x) => query.bind(x),
-                ltv_pipes::pipes::BindValue::Date(x) => query.bind(x),
-                ltv_pipes::pipes::BindValue::Timestamp(x) => query.bind(x),
-                ltv_pipes::pipes::BindValue::TextArray(x) => query.bind(x),
-                ltv_pipes::pipes::BindValue::IntArray(x) => query.bind(x),
-                ltv_pipes::pipes::BindValue::FloatArray(x) => query.bind(x),
-            };
+            query = ltv_pipes::pipes::run::bind_value(query, b);
         }
-        println!("--- {name}\n{}", query.fetch_all(pool).await?.join("\n"));
+        let plan: Vec<String> = query
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| sqlx::Row::get::<String, _>(row, 0))
+            .collect();
+        println!("--- {name}\n{}", plan.join("\n"));
     }
     Ok(())
 }

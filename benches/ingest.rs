@@ -42,16 +42,7 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..events {
         let body = tx(next_id);
         next_id += 1;
-        let t = Instant::now();
-        let resp = client
-            .post(&url)
-            .bearer_auth(TOKEN)
-            .body(body)
-            .send()
-            .await?;
-        assert!(resp.status().is_success());
-        resp.bytes().await?;
-        latencies.push(t.elapsed());
+        latencies.push(timed_post(&client, &url, body).await?);
     }
     latencies.sort();
     println!(
@@ -75,16 +66,7 @@ async fn main() -> anyhow::Result<()> {
         let mut per_batch = Vec::with_capacity(batches);
         let t = Instant::now();
         for body in bodies {
-            let b = Instant::now();
-            let resp = client
-                .post(&url)
-                .bearer_auth(TOKEN)
-                .body(body)
-                .send()
-                .await?;
-            assert!(resp.status().is_success());
-            resp.bytes().await?;
-            per_batch.push(b.elapsed());
+            per_batch.push(timed_post(&client, &url, body).await?);
         }
         let total = t.elapsed().as_secs_f64();
         per_batch.sort();
@@ -98,4 +80,22 @@ async fn main() -> anyhow::Result<()> {
     }
 
     server.stop().await
+}
+
+/// One POST of `body`, checked for success, and how long it took to the last byte.
+async fn timed_post(
+    client: &reqwest::Client,
+    url: &str,
+    body: String,
+) -> anyhow::Result<std::time::Duration> {
+    let t = Instant::now();
+    let resp = client
+        .post(url)
+        .bearer_auth(TOKEN)
+        .body(body)
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status().is_success(), "POST failed: {}", resp.status());
+    resp.bytes().await?;
+    Ok(t.elapsed())
 }
