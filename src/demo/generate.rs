@@ -305,7 +305,10 @@ fn weighted(rng: &mut ChaCha8Rng, items: &[(&'static str, u32)]) -> &'static str
     weighted_by(rng, items, |i| i.1).0
 }
 
-fn weighted3<T>(rng: &mut ChaCha8Rng, items: &'static [(&'static str, T, u32)]) -> (&'static str, &'static T) {
+fn weighted3<T>(
+    rng: &mut ChaCha8Rng,
+    items: &'static [(&'static str, T, u32)],
+) -> (&'static str, &'static T) {
     let e = weighted_by(rng, items, |i| i.2);
     (e.0, &e.1)
 }
@@ -391,11 +394,21 @@ mod tests {
         let per_customer = purchases / people.len() as f64;
         let refund_share = refunds / purchases;
         let buyers = people.iter().filter(|c| !c.orders.is_empty()).count() as f64;
-        let avg_value = orders.iter().map(|o| o.cents as f64).sum::<f64>() / 100.0 / orders.len() as f64;
-        assert!((7.0..13.0).contains(&per_customer), "orders per customer {per_customer}");
-        assert!((0.03..0.07).contains(&refund_share), "refund share {refund_share}");
+        let avg_value =
+            orders.iter().map(|o| o.cents as f64).sum::<f64>() / 100.0 / orders.len() as f64;
+        assert!(
+            (7.0..13.0).contains(&per_customer),
+            "orders per customer {per_customer}"
+        );
+        assert!(
+            (0.03..0.07).contains(&refund_share),
+            "refund share {refund_share}"
+        );
         assert!((0.8..0.9).contains(&(buyers / 20_000.0)), "buyers {buyers}");
-        assert!((25.0..80.0).contains(&avg_value), "average order {avg_value}");
+        assert!(
+            (25.0..80.0).contains(&avg_value),
+            "average order {avg_value}"
+        );
         // Later registrations outnumber early ones (growth).
         let (start, end) = s.window();
         let mid = start + (end - start) / 2;

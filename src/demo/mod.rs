@@ -10,4 +10,3 @@ pub mod generate;
 // pub mod load; (enabled once the bulk loader lands)
 
 pub use generate::{Process, Spec};
-

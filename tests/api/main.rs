@@ -9,6 +9,7 @@ mod clv_params;
 mod clv_reference;
 mod durability;
 mod events;
+mod fast_paths;
 mod forecast;
 mod operations;
 mod pipes;

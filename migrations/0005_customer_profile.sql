@@ -1,0 +1,100 @@
+-- customer_summary becomes the one-row-per-customer profile: the customer's
+-- attributes sit next to its totals, so an as_of on or after the newest
+-- transaction reads one table (no join of every customer with its totals) and
+-- the top customers by LTV come straight off an index.
+--
+-- The attributes are copied by statement-level triggers on `customers`, so
+-- every writer (Events API, bulk append, psql) keeps them current in the same
+-- transaction as the customers row itself.
+
+ALTER TABLE customer_summary
+    ADD COLUMN registration_date  timestamptz,
+    ADD COLUMN country            text,
+    ADD COLUMN city               text,
+    ADD COLUMN age                integer,
+    ADD COLUMN gender             text,
+    ADD COLUMN acquisition_source text,
+    ADD COLUMN segment            text,
+    ADD COLUMN is_active          smallint;
+
+CREATE FUNCTION ltv_copy_customer_attributes() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    -- Key order: concurrent writers lock summary rows in the same order.
+    INSERT INTO customer_summary AS s
+        (customer_id, registration_date, country, city, age, gender, acquisition_source, segment, is_active)
+    SELECT customer_id, registration_date, country, city, age, gender, acquisition_source, segment, is_active
+    FROM changed ORDER BY customer_id
+    ON CONFLICT (customer_id) DO UPDATE SET
+        registration_date = EXCLUDED.registration_date, country = EXCLUDED.country,
+        city = EXCLUDED.city, age = EXCLUDED.age, gender = EXCLUDED.gender,
+        acquisition_source = EXCLUDED.acquisition_source, segment = EXCLUDED.segment,
+        is_active = EXCLUDED.is_active;
+    RETURN NULL;
+END
+$$;
+
+-- A trigger with a transition table serves one event; INSERT ... ON CONFLICT
+-- DO UPDATE fires both.
+CREATE TRIGGER customers_profile_insert AFTER INSERT ON customers
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION ltv_copy_customer_attributes();
+CREATE TRIGGER customers_profile_update AFTER UPDATE ON customers
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION ltv_copy_customer_attributes();
+
+-- Customers stored before this migration.
+INSERT INTO customer_summary AS s
+    (customer_id, registration_date, country, city, age, gender, acquisition_source, segment, is_active)
+SELECT customer_id, registration_date, country, city, age, gender, acquisition_source, segment, is_active
+FROM customers
+ON CONFLICT (customer_id) DO UPDATE SET
+    registration_date = EXCLUDED.registration_date, country = EXCLUDED.country,
+    city = EXCLUDED.city, age = EXCLUDED.age, gender = EXCLUDED.gender,
+    acquisition_source = EXCLUDED.acquisition_source, segment = EXCLUDED.segment,
+    is_active = EXCLUDED.is_active;
+
+-- The default order of customer_ltv (ltv DESC NULLS LAST, customer_id).
+CREATE INDEX customer_summary_ltv ON customer_summary ((gross - refunded) DESC NULLS LAST, customer_id);
+
+-- True when the all-time rollups answer as_of exactly: no transaction is dated
+-- after it (or none is stored).
+CREATE FUNCTION ltv_summary_answers(as_of date) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT as_of >= coalesce(ltv_max_transaction_day(), '-infinity'::date) $$;
+
+-- Every customer of an as_of (see 0002): from the profile alone when it answers
+-- the as_of, otherwise customers joined with the daily rollup. Exactly one
+-- branch runs (its one-time filter is false for the other).
+CREATE OR REPLACE FUNCTION ltv_customers(as_of date)
+RETURNS TABLE (customer_id text, known boolean, registration_date timestamptz, country text,
+               city text, age integer, gender text, acquisition_source text, segment text,
+               is_active smallint, purchases bigint, refunds bigint, gross numeric,
+               refunded numeric, first_purchase_at timestamptz, last_purchase_at timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT s.customer_id, k.known,
+         CASE WHEN k.known THEN s.registration_date END, CASE WHEN k.known THEN s.country END,
+         CASE WHEN k.known THEN s.city END, CASE WHEN k.known THEN s.age END,
+         CASE WHEN k.known THEN s.gender END, CASE WHEN k.known THEN s.acquisition_source END,
+         CASE WHEN k.known THEN s.segment END, CASE WHEN k.known THEN s.is_active END,
+         s.purchases, s.refunds, s.gross, s.refunded, s.first_purchase_at, s.last_purchase_at
+  FROM customer_summary s
+  CROSS JOIN LATERAL (SELECT coalesce(s.registration_date < ltv_day_end(as_of), false) AS known) k
+  WHERE ltv_summary_answers(as_of) AND (k.known OR s.purchases + s.refunds > 0)
+  UNION ALL
+  SELECT coalesce(c.customer_id, t.customer_id), c.customer_id IS NOT NULL,
+         c.registration_date, c.country, c.city, c.age, c.gender, c.acquisition_source,
+         c.segment, c.is_active,
+         coalesce(t.purchases, 0), coalesce(t.refunds, 0), coalesce(t.gross, 0),
+         coalesce(t.refunded, 0), t.first_purchase_at, t.last_purchase_at
+  FROM (SELECT * FROM customers WHERE registration_date < ltv_day_end(as_of)) c
+  FULL JOIN (SELECT d.customer_id, sum(d.purchases)::bigint AS purchases, sum(d.refunds)::bigint AS refunds,
+                    sum(d.gross) AS gross, sum(d.refunded) AS refunded,
+                    min(d.first_purchase_at) AS first_purchase_at, max(d.last_purchase_at) AS last_purchase_at
+             FROM customer_day_category d
+             WHERE d.day <= as_of
+             GROUP BY d.customer_id) t ON t.customer_id = c.customer_id
+  WHERE NOT ltv_summary_answers(as_of)
+$$;

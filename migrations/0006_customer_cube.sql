@@ -1,0 +1,101 @@
+-- The customer cube: the profile (customer_summary) summed by registration
+-- month and the attributes pipes filter on. A dashboard's cohort table or
+-- portfolio snapshot for the latest data is a sum over a few thousand cube
+-- rows instead of a scan of every customer. Kept exact by statement-level
+-- triggers on customer_summary (whoever writes it, in the same transaction):
+-- each statement adds its new rows and subtracts its old ones.
+--
+-- Members are the customers of an as_of on or after the newest event: known
+-- customers (a registration date) and transaction-only customers (cohort_month
+-- 'infinity', attributes ''). Null attributes are stored as '' (ingestion
+-- never stores a blank text, so '' means "none").
+
+CREATE TABLE customer_cube (
+    cohort_month       date    NOT NULL,
+    country            text    NOT NULL,
+    segment            text    NOT NULL,
+    acquisition_source text    NOT NULL,
+    customers          bigint  NOT NULL,
+    paying             bigint  NOT NULL,
+    active             bigint  NOT NULL,
+    purchases          bigint  NOT NULL,
+    refunds            bigint  NOT NULL,
+    gross              numeric NOT NULL,
+    refunded           numeric NOT NULL,
+    PRIMARY KEY (cohort_month, country, segment, acquisition_source)
+);
+
+-- A profile row's cube key and contribution; no row when it is no member.
+CREATE FUNCTION ltv_cube_rows(sign integer, s customer_summary)
+RETURNS TABLE (cohort_month date, country text, segment text, acquisition_source text,
+               customers bigint, paying bigint, active bigint, purchases bigint,
+               refunds bigint, gross numeric, refunded numeric)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT CASE WHEN s.registration_date IS NULL THEN 'infinity'::date
+              ELSE date_trunc('month', s.registration_date AT TIME ZONE 'UTC')::date END,
+         CASE WHEN s.registration_date IS NULL THEN '' ELSE coalesce(s.country, '') END,
+         CASE WHEN s.registration_date IS NULL THEN '' ELSE coalesce(s.segment, '') END,
+         CASE WHEN s.registration_date IS NULL THEN '' ELSE coalesce(s.acquisition_source, '') END,
+         sign::bigint, sign * (s.purchases > 0)::int::bigint,
+         sign * (s.registration_date IS NOT NULL AND s.is_active = 1)::int::bigint,
+         sign * s.purchases, sign * s.refunds, sign * s.gross, sign * s.refunded
+  WHERE s.registration_date IS NOT NULL OR s.purchases + s.refunds > 0
+$$;
+
+CREATE FUNCTION ltv_cube_apply() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    -- An INSERT has no old rows; an UPDATE subtracts them.
+    source text := CASE TG_OP
+        WHEN 'INSERT' THEN 'SELECT d.* FROM new_rows n, ltv_cube_rows(1, n) d'
+        ELSE 'SELECT d.* FROM new_rows n, ltv_cube_rows(1, n) d
+              UNION ALL SELECT d.* FROM old_rows o, ltv_cube_rows(-1, o) d' END;
+BEGIN
+    -- Key order: concurrent writers lock cube rows in the same order. Rows
+    -- whose contribution did not change (e.g. a top_category refresh) cancel
+    -- out and touch nothing.
+    EXECUTE 'INSERT INTO customer_cube AS c
+             SELECT cohort_month, country, segment, acquisition_source, sum(customers), sum(paying),
+                    sum(active), sum(purchases), sum(refunds), sum(gross), sum(refunded)
+             FROM (' || source || ') x
+             GROUP BY 1, 2, 3, 4
+             HAVING sum(customers) <> 0 OR sum(paying) <> 0 OR sum(active) <> 0 OR sum(purchases) <> 0
+                 OR sum(refunds) <> 0 OR sum(gross) <> 0 OR sum(refunded) <> 0
+             ORDER BY 1, 2, 3, 4
+             ON CONFLICT (cohort_month, country, segment, acquisition_source) DO UPDATE SET
+                 customers = c.customers + EXCLUDED.customers, paying = c.paying + EXCLUDED.paying,
+                 active = c.active + EXCLUDED.active, purchases = c.purchases + EXCLUDED.purchases,
+                 refunds = c.refunds + EXCLUDED.refunds, gross = c.gross + EXCLUDED.gross,
+                 refunded = c.refunded + EXCLUDED.refunded';
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER customer_summary_cube_insert AFTER INSERT ON customer_summary
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ltv_cube_apply();
+CREATE TRIGGER customer_summary_cube_update AFTER UPDATE ON customer_summary
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ltv_cube_apply();
+
+-- Profiles stored before this migration.
+INSERT INTO customer_cube
+SELECT d.cohort_month, d.country, d.segment, d.acquisition_source, sum(d.customers), sum(d.paying),
+       sum(d.active), sum(d.purchases), sum(d.refunds), sum(d.gross), sum(d.refunded)
+FROM customer_summary s, ltv_cube_rows(1, s) d
+GROUP BY 1, 2, 3, 4;
+
+-- The newest registration: the cube's members are an as_of's customers only
+-- when nobody registered after it.
+CREATE INDEX customers_registration_date ON customers (registration_date);
+
+-- True when the cube answers as_of: the profile does (no transaction after it)
+-- and nobody registered after it.
+CREATE FUNCTION ltv_cube_answers(as_of date) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT ltv_summary_answers(as_of)
+     AND coalesce((SELECT max(registration_date) FROM customers) < ltv_day_end(as_of), true)
+$$;
