@@ -55,8 +55,9 @@ ON CONFLICT (customer_id) DO UPDATE SET
     acquisition_source = EXCLUDED.acquisition_source, segment = EXCLUDED.segment,
     is_active = EXCLUDED.is_active;
 
--- The default order of customer_ltv (ltv DESC NULLS LAST, customer_id).
-CREATE INDEX customer_summary_ltv ON customer_summary ((gross - refunded) DESC NULLS LAST, customer_id);
+-- The default order of customer_ltv: its ltv column (rounded to cents) DESC
+-- NULLS LAST, then customer_id; the top customers come straight off it.
+CREATE INDEX customer_summary_ltv ON customer_summary (round(gross - refunded, 2) DESC NULLS LAST, customer_id);
 
 -- True when the all-time rollups answer as_of exactly: no transaction is dated
 -- after it (or none is stored).
@@ -64,26 +65,41 @@ CREATE FUNCTION ltv_summary_answers(as_of date) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT as_of >= coalesce(ltv_max_transaction_day(), '-infinity'::date) $$;
 
--- Every customer of an as_of (see 0002): from the profile alone when it answers
--- the as_of, otherwise customers joined with the daily rollup. Exactly one
--- branch runs (its one-time filter is false for the other).
-CREATE OR REPLACE FUNCTION ltv_customers(as_of date)
+-- The customers of an as_of the profile answers (nothing otherwise): known
+-- customers (registered by as_of, with attributes) and transaction-only ones.
+-- A plain scan of customer_summary, so the planner can read it in an index's
+-- order and stop after a page of rows.
+CREATE FUNCTION ltv_profile(as_of date)
 RETURNS TABLE (customer_id text, known boolean, registration_date timestamptz, country text,
                city text, age integer, gender text, acquisition_source text, segment text,
                is_active smallint, purchases bigint, refunds bigint, gross numeric,
                refunded numeric, first_purchase_at timestamptz, last_purchase_at timestamptz)
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-  SELECT s.customer_id, k.known,
-         CASE WHEN k.known THEN s.registration_date END, CASE WHEN k.known THEN s.country END,
-         CASE WHEN k.known THEN s.city END, CASE WHEN k.known THEN s.age END,
-         CASE WHEN k.known THEN s.gender END, CASE WHEN k.known THEN s.acquisition_source END,
-         CASE WHEN k.known THEN s.segment END, CASE WHEN k.known THEN s.is_active END,
+  SELECT s.customer_id, coalesce(s.registration_date < ltv_day_end(as_of), false),
+         CASE WHEN s.registration_date < ltv_day_end(as_of) THEN s.registration_date END,
+         CASE WHEN s.registration_date < ltv_day_end(as_of) THEN s.country END,
+         CASE WHEN s.registration_date < ltv_day_end(as_of) THEN s.city END,
+         CASE WHEN s.registration_date < ltv_day_end(as_of) THEN s.age END,
+         CASE WHEN s.registration_date < ltv_day_end(as_of) THEN s.gender END,
+         CASE WHEN s.registration_date < ltv_day_end(as_of) THEN s.acquisition_source END,
+         CASE WHEN s.registration_date < ltv_day_end(as_of) THEN s.segment END,
+         CASE WHEN s.registration_date < ltv_day_end(as_of) THEN s.is_active END,
          s.purchases, s.refunds, s.gross, s.refunded, s.first_purchase_at, s.last_purchase_at
   FROM customer_summary s
-  CROSS JOIN LATERAL (SELECT coalesce(s.registration_date < ltv_day_end(as_of), false) AS known) k
-  WHERE ltv_summary_answers(as_of) AND (k.known OR s.purchases + s.refunds > 0)
-  UNION ALL
+  WHERE ltv_summary_answers(as_of)
+    AND (s.registration_date < ltv_day_end(as_of) OR s.purchases + s.refunds > 0)
+$$;
+
+-- The customers of an as_of the profile does not answer: customers joined with
+-- the daily rollup up to as_of (nothing otherwise).
+CREATE FUNCTION ltv_customers_past(as_of date)
+RETURNS TABLE (customer_id text, known boolean, registration_date timestamptz, country text,
+               city text, age integer, gender text, acquisition_source text, segment text,
+               is_active smallint, purchases bigint, refunds bigint, gross numeric,
+               refunded numeric, first_purchase_at timestamptz, last_purchase_at timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
   SELECT coalesce(c.customer_id, t.customer_id), c.customer_id IS NOT NULL,
          c.registration_date, c.country, c.city, c.age, c.gender, c.acquisition_source,
          c.segment, c.is_active,
@@ -97,4 +113,18 @@ AS $$
              WHERE d.day <= as_of
              GROUP BY d.customer_id) t ON t.customer_id = c.customer_id
   WHERE NOT ltv_summary_answers(as_of)
+$$;
+
+-- Every customer of an as_of (see 0002): exactly one of the two runs (each
+-- one's one-time filter is false for the other).
+CREATE OR REPLACE FUNCTION ltv_customers(as_of date)
+RETURNS TABLE (customer_id text, known boolean, registration_date timestamptz, country text,
+               city text, age integer, gender text, acquisition_source text, segment text,
+               is_active smallint, purchases bigint, refunds bigint, gross numeric,
+               refunded numeric, first_purchase_at timestamptz, last_purchase_at timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT * FROM ltv_profile(as_of)
+  UNION ALL
+  SELECT * FROM ltv_customers_past(as_of)
 $$;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod baselines;
+
 use std::time::Duration;
 
 use ltv_pipes::app::Application;

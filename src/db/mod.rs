@@ -97,6 +97,10 @@ fn build_pool(config: &Config, options: PgConnectOptions, read_only: bool) -> Pg
         ("statement_timeout", db.statement_timeout_ms.to_string()),
         ("TimeZone", "UTC".to_string()),
         ("work_mem", db.work_mem.clone()),
+        // JIT compiles any plan whose estimated cost is high, and a pipe's plan
+        // estimates the branch that its one-time filter skips: measured at 1M
+        // customers, customer_ltv spent 920 ms compiling a 5 ms query.
+        ("jit", "off".to_string()),
     ];
     if read_only {
         settings.push(("default_transaction_read_only", "on".to_string()));

@@ -70,6 +70,12 @@ pub struct Spec {
 
 pub const YEARS: i64 = 3;
 
+/// A fixed last day, so the same seed gives the same data on any day it runs.
+pub const DEFAULT_END: NaiveDate = match NaiveDate::from_ymd_opt(2026, 9, 30) {
+    Some(d) => d,
+    None => panic!("valid date"),
+};
+
 const COUNTRIES: &[(&str, &[&str], u32)] = &[
     ("US", &["New York", "Austin", "Seattle", "Chicago"], 40),
     ("GB", &["London", "Manchester"], 12),
@@ -161,6 +167,16 @@ pub struct Interaction {
 }
 
 impl Spec {
+    /// The demo defaults: events up to [`DEFAULT_END`], the default process.
+    pub fn new(customers: u64, seed: u64) -> Self {
+        Self {
+            customers,
+            seed,
+            end: DEFAULT_END,
+            process: Process::default(),
+        }
+    }
+
     fn window(&self) -> (DateTime<Utc>, DateTime<Utc>) {
         let end = (self.end + Duration::days(1))
             .and_hms_opt(0, 0, 0)
