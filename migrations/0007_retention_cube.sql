@@ -22,6 +22,9 @@ CREATE TABLE customer_period (
 
 CREATE TABLE cohort_activity (
     months             smallint NOT NULL,
+    -- 0: by country, segment and acquisition_source; 1: all customers (the
+    -- attributes ''), so an unfiltered matrix sums a few hundred rows.
+    grain              smallint NOT NULL,
     cohort_idx         integer  NOT NULL,  -- the registration's period index
     country            text     NOT NULL,  -- '' = none, as in customer_cube
     segment            text     NOT NULL,
@@ -29,7 +32,7 @@ CREATE TABLE cohort_activity (
     period_idx         integer  NOT NULL,
     active             bigint   NOT NULL,
     net                numeric  NOT NULL,
-    PRIMARY KEY (months, cohort_idx, country, segment, acquisition_source, period_idx)
+    PRIMARY KEY (months, grain, cohort_idx, country, segment, acquisition_source, period_idx)
 );
 
 -- customer_day_category → customer_period.
@@ -84,12 +87,16 @@ LANGUAGE plpgsql IMMUTABLE
 AS $$
 BEGIN
     RETURN 'INSERT INTO cohort_activity AS a
-             SELECT months, cohort_idx, country, segment, acquisition_source, period_idx, sum(active), sum(net)
-             FROM (' || source || ') x
-             GROUP BY 1, 2, 3, 4, 5, 6
-             HAVING sum(active) <> 0 OR sum(net) <> 0
-             ORDER BY 1, 2, 3, 4, 5, 6
-             ON CONFLICT (months, cohort_idx, country, segment, acquisition_source, period_idx) DO UPDATE SET
+             SELECT x.months, g.grain, x.cohort_idx,
+                    CASE g.grain WHEN 0 THEN x.country ELSE '''' END,
+                    CASE g.grain WHEN 0 THEN x.segment ELSE '''' END,
+                    CASE g.grain WHEN 0 THEN x.acquisition_source ELSE '''' END,
+                    x.period_idx, sum(x.active), sum(x.net)
+             FROM (' || source || ') x CROSS JOIN (VALUES (0::smallint), (1::smallint)) g(grain)
+             GROUP BY 1, 2, 3, 4, 5, 6, 7
+             HAVING sum(x.active) <> 0 OR sum(x.net) <> 0
+             ORDER BY 1, 2, 3, 4, 5, 6, 7
+             ON CONFLICT (months, grain, cohort_idx, country, segment, acquisition_source, period_idx) DO UPDATE SET
                  active = a.active + EXCLUDED.active, net = a.net + EXCLUDED.net';
 END
 $$;

@@ -39,11 +39,19 @@ const ACTIVITY_DIFF: &str = "
         GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(a.active) <> 0 OR sum(a.net) <> 0),
     stored AS (
         SELECT months, cohort_idx, country, segment, acquisition_source, period_idx, active::numeric, net
-        FROM cohort_activity WHERE active <> 0 OR net <> 0),
+        FROM cohort_activity WHERE grain = 0 AND (active <> 0 OR net <> 0)),
+    totals AS (
+        SELECT months, cohort_idx, period_idx, sum(active) AS active, sum(net) AS net
+        FROM cohort_activity WHERE grain = 0 GROUP BY 1, 2, 3 HAVING sum(active) <> 0 OR sum(net) <> 0),
+    stored_totals AS (
+        SELECT months, cohort_idx, period_idx, active::numeric, net
+        FROM cohort_activity WHERE grain = 1 AND (active <> 0 OR net <> 0)),
     stored_periods AS (
         SELECT customer_id, months, period_idx, purchases::numeric, net FROM customer_period
         WHERE purchases <> 0 OR net <> 0)
     SELECT (SELECT count(*) FROM ((TABLE fresh EXCEPT TABLE stored) UNION ALL (TABLE stored EXCEPT TABLE fresh)) x)
+         + (SELECT count(*) FROM ((TABLE totals EXCEPT TABLE stored_totals)
+                                  UNION ALL (TABLE stored_totals EXCEPT TABLE totals)) z)
          + (SELECT count(*) FROM ((SELECT customer_id, months, period_idx, purchases, net FROM periods
                                    WHERE purchases <> 0 OR net <> 0 EXCEPT TABLE stored_periods)
                                   UNION ALL (TABLE stored_periods EXCEPT
