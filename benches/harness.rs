@@ -171,7 +171,11 @@ async fn main() -> anyhow::Result<()> {
         for (i, (label, url)) in calls.iter().enumerate() {
             let warm = get_ms(&client, url).await?;
             // Slow calls get fewer runs, so a run at 1M customers ends in minutes.
-            let n = if warm > Duration::from_secs(1) { runs.min(3) } else { runs };
+            let n = if warm > Duration::from_secs(1) {
+                runs.min(3)
+            } else {
+                runs
+            };
             let mut samples = Vec::new();
             for _ in 0..n {
                 samples.push(get_ms(&client, url).await?);

@@ -189,3 +189,54 @@ async fn a_registration_after_today_keeps_the_cohort_pipe_on_the_general_path() 
     assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
     assert_eq!(rows[0]["cohort_size"], 1);
 }
+
+#[tokio::test]
+async fn the_overview_from_the_histogram_equals_the_overview_from_every_customer() {
+    let app = TestApp::spawn().await;
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let n = 400;
+    let customers: Vec<String> = (0..n).map(|i| customer(&mut rng, i)).collect();
+    let (status, body) = app.post_events("customers", customers.join("\n")).await;
+    assert!(status.is_success(), "{body}");
+    // Wide amounts so the median and the top 10% fall inside busy buckets.
+    let txs: Vec<String> = (0..1_500).map(|i| transaction(&mut rng, i, n)).collect();
+    let (status, body) = app.post_events("transactions", txs.join("\n")).await;
+    assert!(status.is_success(), "{body}");
+
+    let queries = [
+        "",
+        "country=US",
+        "segment=vip&acquisition_source=ads",
+        "country=",
+        "country=XX",
+    ];
+    let mut fast = Vec::new();
+    for q in queries {
+        fast.push(data(&app, "ltv_overview", q).await);
+    }
+    // The cube really answered: skew it and the default call moves.
+    let skew = |d: i64| sqlx::query("UPDATE customer_cube SET active = active + $1").bind(d);
+    skew(1_000).execute(&app.pool).await.unwrap();
+    assert_ne!(data(&app, "ltv_overview", "").await, fast[0]);
+    skew(-1_000).execute(&app.pool).await.unwrap();
+
+    // A registration after today makes the cube step aside (the newcomer is
+    // nobody's customer yet): the general computation over every customer.
+    let later = (chrono::Utc::now() + chrono::Duration::days(30)).format("%Y-%m-%d %H:%M:%S");
+    let (status, body) = app
+        .post_events(
+            "customers",
+            format!(r#"{{"customer_id":"later","registration_date":"{later}","country":"US"}}"#),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    for (q, fast) in queries.iter().zip(&fast) {
+        let general = data(&app, "ltv_overview", q).await;
+        assert_eq!(fast, &general, "ltv_overview?{q}");
+    }
+    assert!(
+        fast[0][0]["median_ltv"].as_f64().is_some_and(|m| m > 0.0),
+        "{}",
+        fast[0]
+    );
+}
