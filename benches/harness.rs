@@ -17,7 +17,7 @@
 //! default target/bench-harness.json). `BENCH_DATABASE_URL=postgres://…` runs
 //! against an already loaded database instead (no load; for tuning).
 
-use std::io::Write as _;
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};

@@ -99,6 +99,8 @@ impl AuthConfig {
 pub struct HttpConfig {
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
+    pub bulk_body_limit_bytes: u64,
+    pub bulk_timeout_secs: u64,
     pub cors_origins: Vec<String>,
     pub compression: bool,
 }

@@ -67,7 +67,10 @@ fn produce(
             rows += super::csv::rows(ds, &spec.customer(n), &mut out) as u64;
         }
         i = stop;
-        if tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut out)))).is_err() {
+        if tx
+            .blocking_send(Ok(Bytes::from(std::mem::take(&mut out))))
+            .is_err()
+        {
             break;
         }
         progress(ds, i);

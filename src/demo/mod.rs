@@ -7,6 +7,8 @@
 
 pub mod csv;
 pub mod generate;
-// pub mod load; (enabled once the bulk loader lands)
+pub mod load;
+
+pub use load::{load, PassReport};
 
 pub use generate::{Process, Spec};

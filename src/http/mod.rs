@@ -2,6 +2,7 @@
 //! middleware. Only this module knows status codes.
 
 mod auth;
+mod bulk;
 mod datasources;
 pub mod error;
 mod events;
@@ -22,7 +23,6 @@ use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
@@ -50,7 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/v0/events", post(events::post))
-        .route("/v0/datasources", get(datasources::list))
+        .route("/v0/datasources", get(datasources::list).post(bulk::append))
         .route(
             "/v0/datasources/{name}/quarantine",
             get(datasources::quarantine).delete(datasources::clear_quarantine),
@@ -93,9 +93,9 @@ fn with_middleware(router: Router, config: &Config) -> Router {
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(TimeoutLayer::with_status_code(
-                    axum::http::StatusCode::REQUEST_TIMEOUT,
-                    Duration::from_secs(config.http.request_timeout_secs.max(1)),
+                .layer(axum::middleware::from_fn_with_state(
+                    Deadlines::from(config),
+                    deadline,
                 )),
         );
     if config.http.compression {
@@ -105,6 +105,47 @@ fn with_middleware(router: Router, config: &Config) -> Router {
         router = router.layer(cors);
     }
     router
+}
+
+/// How long a request may take: bulk appends stream large files and get their
+/// own limit (0: none); everything else `http.request_timeout_secs`.
+#[derive(Clone, Copy)]
+struct Deadlines {
+    normal: Duration,
+    bulk: Option<Duration>,
+}
+
+impl From<&Config> for Deadlines {
+    fn from(config: &Config) -> Self {
+        Deadlines {
+            normal: Duration::from_secs(config.http.request_timeout_secs.max(1)),
+            bulk: (config.http.bulk_timeout_secs > 0)
+                .then(|| Duration::from_secs(config.http.bulk_timeout_secs)),
+        }
+    }
+}
+
+/// Answers 408 (JSON) when the handler overruns its deadline; dropping the
+/// handler's future rolls back whatever transaction it had open.
+async fn deadline(
+    axum::extract::State(d): axum::extract::State<Deadlines>,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let bulk = req.method() == axum::http::Method::POST && req.uri().path() == "/v0/datasources";
+    let limit = if bulk { d.bulk } else { Some(d.normal) };
+    let Some(limit) = limit else {
+        return next.run(req).await;
+    };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => error::ApiError::Timeout(format!(
+            "the request took longer than {} s and was cancelled; nothing it was writing was kept",
+            limit.as_secs()
+        ))
+        .into_response(),
+    }
 }
 
 /// CORS is off unless origins are configured.

@@ -73,7 +73,7 @@ fn one_value(value: Value) -> (String, Parsed) {
     }
 }
 
-fn one_line(number: usize, line: &[u8]) -> (String, Parsed) {
+pub fn one_line(number: usize, line: &[u8]) -> (String, Parsed) {
     let line = line.trim_ascii();
     let raw = sanitize(&String::from_utf8_lossy(line));
     let parsed = match std::str::from_utf8(line) {

@@ -2,6 +2,7 @@
 //! with its rejections in one transaction. HTTP-free.
 
 pub mod body;
+pub mod bulk;
 pub mod fields;
 pub mod rows;
 mod store;

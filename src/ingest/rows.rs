@@ -34,6 +34,42 @@ impl Datasource {
     }
 
     /// The comma-separated list, for "unknown datasource" answers.
+    /// The fields a row of this datasource may carry.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            Datasource::Customers => &[
+                "customer_id",
+                "registration_date",
+                "country",
+                "city",
+                "age",
+                "gender",
+                "acquisition_source",
+                "segment",
+                "is_active",
+            ],
+            Datasource::Transactions => &[
+                "transaction_id",
+                "customer_id",
+                "transaction_date",
+                "amount",
+                "product_category",
+                "transaction_type",
+                "payment_method",
+                "is_refund",
+            ],
+            Datasource::CustomerInteractions => &[
+                "interaction_id",
+                "customer_id",
+                "interaction_date",
+                "interaction_type",
+                "channel",
+                "duration_seconds",
+                "satisfaction_score",
+            ],
+        }
+    }
+
     pub fn names() -> String {
         Self::ALL.map(Datasource::name).join(", ")
     }

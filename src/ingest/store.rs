@@ -42,13 +42,24 @@ async fn write_once(
     rejected: &[Rejected],
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    match rows {
-        Rows::Customers(v) => upsert_customers(&mut tx, v).await?,
-        Rows::Transactions(v) => insert_transactions(&mut tx, v).await?,
-        Rows::Interactions(v) => insert_interactions(&mut tx, v).await?,
-    }
-    quarantine(&mut tx, ds, rejected).await?;
+    write_chunk(&mut tx, ds, rows, rejected).await?;
     tx.commit().await
+}
+
+/// Writes valid rows (raw rows and rollups) and rejections inside the
+/// caller's transaction: one Events API batch, or one chunk of a bulk file.
+pub async fn write_chunk(
+    conn: &mut PgConnection,
+    ds: Datasource,
+    rows: &Rows,
+    rejected: &[Rejected],
+) -> Result<(), sqlx::Error> {
+    match rows {
+        Rows::Customers(v) => upsert_customers(conn, v).await?,
+        Rows::Transactions(v) => insert_transactions(conn, v).await?,
+        Rows::Interactions(v) => insert_interactions(conn, v).await?,
+    }
+    quarantine(conn, ds, rejected).await
 }
 
 /// Latest received wins: within the batch the last row per customer_id, and

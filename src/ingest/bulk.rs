@@ -1,0 +1,323 @@
+//! Bulk append: a whole file (CSV with a header row, or NDJSON), streamed,
+//! validated row by row exactly like the Events API, and stored in one
+//! transaction, chunk by chunk. Memory stays constant whatever the size: a
+//! blocking thread parses the stream and hands over chunks of validated rows
+//! through a bounded channel; the async side writes each chunk (raw rows,
+//! rollups, quarantine) inside the one transaction and commits at the end.
+//!
+//! Rules (docs/BULK.md): one transaction for the file, so a 2xx means every row
+//! is committed and an error means nothing was; rows that fail validation go
+//! to the quarantine with the same reasons as the Events API and the load goes
+//! on; a CSV whose structure is broken (unbalanced quotes, a row with the wrong
+//! number of fields, unknown columns, invalid UTF-8) is refused with its line
+//! number. An NDJSON line that is not a JSON object is a bad row (quarantined),
+//! as in the Events API.
+
+use std::io::{BufRead, BufReader, Read};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::PgPool;
+use tokio::io::AsyncRead;
+use tokio::sync::mpsc;
+use tokio_util::io::SyncIoBridge;
+
+use super::body::{self, Parsed};
+use super::rows::{Datasource, Rejected, Rows};
+use super::store;
+
+/// Valid rows written per statement: big enough to amortize a round trip,
+/// small enough to keep memory flat (a few MB).
+const CHUNK_ROWS: usize = 20_000;
+/// How often a long load logs its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// How the file is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkFormat {
+    Csv,
+    Ndjson,
+}
+
+impl BulkFormat {
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "csv" => Some(BulkFormat::Csv),
+            "ndjson" | "jsonl" | "json" => Some(BulkFormat::Ndjson),
+            _ => None,
+        }
+    }
+}
+
+/// What a load did.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BulkReport {
+    pub datasource: &'static str,
+    /// Rows read from the file (header excluded).
+    pub rows: u64,
+    /// Valid rows applied (a repeated transaction id is applied as a no-op).
+    pub successful_rows: u64,
+    pub quarantined_rows: u64,
+    pub elapsed_secs: f64,
+    pub rows_per_sec: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BulkError {
+    #[error("line {line}: {message}")]
+    Malformed { line: u64, message: String },
+    #[error("reading the body: {0}")]
+    Read(std::io::Error),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// One chunk of the file: valid rows and rejections, in file order.
+struct Chunk {
+    rows: Rows,
+    rejected: Vec<Rejected>,
+}
+
+/// Reads `reader` to the end and appends it to `ds` in one transaction.
+pub async fn append<R>(
+    pool: &PgPool,
+    ds: Datasource,
+    format: BulkFormat,
+    reader: R,
+) -> Result<BulkReport, BulkError>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+{
+    let started = Instant::now();
+    let (tx, mut rx) = mpsc::channel::<Chunk>(2);
+    let parser = tokio::task::spawn_blocking(move || {
+        let input = decoded(SyncIoBridge::new(reader)).map_err(read_error)?;
+        match format {
+            BulkFormat::Csv => parse_csv(ds, input, &tx),
+            BulkFormat::Ndjson => parse_ndjson(ds, input, &tx),
+        }
+    });
+
+    let mut db = pool.begin().await?;
+    let (mut ok, mut bad) = (0u64, 0u64);
+    let mut last_log = Instant::now();
+    let mut write_error = None;
+    while let Some(chunk) = rx.recv().await {
+        if let Err(e) = store::write_chunk(&mut db, ds, &chunk.rows, &chunk.rejected).await {
+            write_error = Some(e);
+            break; // dropping rx stops the parser
+        }
+        ok += chunk.rows.len() as u64;
+        bad += chunk.rejected.len() as u64;
+        if last_log.elapsed() >= PROGRESS_EVERY {
+            last_log = Instant::now();
+            let secs = started.elapsed().as_secs_f64();
+            tracing::info!(
+                datasource = ds.name(),
+                rows = ok + bad,
+                rows_per_sec = ((ok + bad) as f64 / secs) as u64,
+                "bulk append in progress"
+            );
+        }
+    }
+    drop(rx);
+    let parsed = parser
+        .await
+        .map_err(|e| BulkError::Read(std::io::Error::other(e)))?;
+    if let Some(e) = write_error {
+        return Err(e.into()); // the transaction rolls back on drop
+    }
+    let rows = parsed?;
+    db.commit().await?;
+    let elapsed_secs = started.elapsed().as_secs_f64();
+    Ok(BulkReport {
+        datasource: ds.name(),
+        rows,
+        successful_rows: ok,
+        quarantined_rows: bad,
+        elapsed_secs,
+        rows_per_sec: rows as f64 / elapsed_secs.max(1e-9),
+    })
+}
+
+/// Collects rows into chunks and sends each full one; false once the writer
+/// has gone away (it failed), so the parser stops reading.
+struct Batcher<'a> {
+    ds: Datasource,
+    current: Chunk,
+    tx: &'a mpsc::Sender<Chunk>,
+    rows: u64,
+}
+
+impl<'a> Batcher<'a> {
+    fn new(ds: Datasource, tx: &'a mpsc::Sender<Chunk>) -> Self {
+        Self {
+            ds,
+            current: Chunk {
+                rows: Rows::new(ds),
+                rejected: Vec::new(),
+            },
+            tx,
+            rows: 0,
+        }
+    }
+
+    fn add(&mut self, raw: &str, parsed: Parsed) -> bool {
+        self.rows += 1;
+        let outcome = parsed.and_then(|obj| {
+            self.current.rows.push(&obj).map_err(|error| Rejected {
+                raw: body::sanitize(raw),
+                error,
+            })
+        });
+        if let Err(r) = outcome {
+            self.current.rejected.push(r);
+        }
+        if self.current.rows.len() + self.current.rejected.len() >= CHUNK_ROWS {
+            return self.flush();
+        }
+        true
+    }
+
+    fn flush(&mut self) -> bool {
+        let next = Chunk {
+            rows: Rows::new(self.ds),
+            rejected: Vec::new(),
+        };
+        let full = std::mem::replace(&mut self.current, next);
+        if full.rows.is_empty() && full.rejected.is_empty() {
+            return true;
+        }
+        self.tx.blocking_send(full).is_ok()
+    }
+}
+
+/// The body, gunzipped when it starts with the gzip magic bytes (whatever the
+/// Content-Encoding said: curl --data-binary @file.csv.gz just works).
+fn decoded(raw: impl Read + Send + 'static) -> std::io::Result<Box<dyn BufRead + Send>> {
+    let mut raw = BufReader::with_capacity(1 << 16, raw);
+    let head = raw.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        let gz = flate2::read::MultiGzDecoder::new(raw);
+        Ok(Box::new(BufReader::with_capacity(1 << 16, gz)))
+    } else {
+        Ok(Box::new(raw))
+    }
+}
+
+fn read_error(e: std::io::Error) -> BulkError {
+    // A gzip stream that is not gzip surfaces here as InvalidInput/InvalidData.
+    match e.kind() {
+        std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => {
+            BulkError::Malformed {
+                line: 0,
+                message: format!("the body could not be decoded: {e}"),
+            }
+        }
+        _ => BulkError::Read(e),
+    }
+}
+
+fn parse_ndjson(
+    ds: Datasource,
+    mut input: impl BufRead,
+    tx: &mpsc::Sender<Chunk>,
+) -> Result<u64, BulkError> {
+    let mut batch = Batcher::new(ds, tx);
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line).map_err(read_error)? == 0 {
+            break;
+        }
+        number += 1;
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let (raw, parsed) = body::one_line(number as usize, &line);
+        if !batch.add(&raw, parsed) {
+            return Ok(batch.rows);
+        }
+    }
+    batch.flush();
+    Ok(batch.rows)
+}
+
+fn parse_csv(ds: Datasource, input: impl Read, tx: &mpsc::Sender<Chunk>) -> Result<u64, BulkError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(input);
+    let header = reader.headers().map_err(csv_error)?.clone();
+    let names: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+    check_columns(ds, &names)?;
+    let mut batch = Batcher::new(ds, tx);
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(csv_error(e)),
+        }
+        if record.len() == 1 && record[0].trim().is_empty() {
+            continue; // a blank line
+        }
+        let obj: Map<String, Value> = names
+            .iter()
+            .zip(record.iter())
+            .map(|(k, v)| (k.clone(), Value::String(v.to_string())))
+            .collect();
+        let raw = record.iter().collect::<Vec<_>>().join(",");
+        if !batch.add(&raw, Ok(obj)) {
+            return Ok(batch.rows);
+        }
+    }
+    batch.flush();
+    Ok(batch.rows)
+}
+
+/// Every column must be one of the datasource's fields (a typo would otherwise
+/// silently load nulls).
+fn check_columns(ds: Datasource, names: &[String]) -> Result<(), BulkError> {
+    let known = ds.fields();
+    let unknown: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !known.contains(n))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(BulkError::Malformed {
+            line: 1,
+            message: format!(
+                "unknown column(s) {} for datasource '{}'; its columns are: {}",
+                unknown.join(", "),
+                ds.name(),
+                known.join(", ")
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn csv_error(e: csv::Error) -> BulkError {
+    let line = e.position().map(|p| p.line()).unwrap_or(0);
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => read_error(io),
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => BulkError::Malformed {
+            line,
+            message: format!("expected {expected_len} fields like the header, found {len}"),
+        },
+        csv::ErrorKind::Utf8 { .. } => BulkError::Malformed {
+            line,
+            message: "not valid UTF-8".into(),
+        },
+        other => BulkError::Malformed {
+            line,
+            message: format!("{other:?}"),
+        },
+    }
+}
