@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod bulk;
 mod clv_golden;
 mod clv_params;
 mod clv_reference;
