@@ -12,4 +12,5 @@ mod events;
 mod forecast;
 mod operations;
 mod pipes;
+mod polling;
 mod validation;
