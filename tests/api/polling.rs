@@ -427,3 +427,47 @@ async fn after_its_notification_connection_is_cut_a_server_catches_up() {
     assert_ne!(after.cache(), "bypass", "B is tagging again");
     assert!(after.headers.get(ETAG).is_some());
 }
+
+#[tokio::test]
+async fn a_304_and_a_cache_hit_do_no_database_work() {
+    let app = TestApp::spawn().await;
+    post_ok(&app, "customers", CUSTOMER).await;
+    let etag = etag_of(&app, COUNTS).await; // the answer and the token are now cached
+                                            // Every table a poll could read is locked against readers: a request
+                                            // that queried any of them would wait for the lock (and time out here).
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query(
+        "LOCK TABLE tokens, customers, transactions, customer_interactions, quarantine, \
+         data_versions IN ACCESS EXCLUSIVE MODE",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let quick = |tag: Option<String>| {
+        let mut req = app
+            .client
+            .get(app.url(COUNTS))
+            .bearer_auth(ADMIN_TOKEN)
+            .timeout(Duration::from_secs(2));
+        if let Some(tag) = tag {
+            req = req.header(IF_NONE_MATCH, tag);
+        }
+        req.send()
+    };
+    let not_modified = quick(Some(etag.clone()))
+        .await
+        .expect("a 304 without the database");
+    assert_eq!(not_modified.status(), StatusCode::NOT_MODIFIED);
+    let hit = quick(None).await.expect("a cache hit without the database");
+    assert_eq!(hit.headers()["x-ltv-cache"], "hit");
+    // A request that must run the pipe does wait for the lock.
+    let miss = app
+        .client
+        .get(app.url("/v0/pipes/datasource_counts.csv"))
+        .bearer_auth(ADMIN_TOKEN)
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await;
+    assert!(miss.is_err(), "the uncached request ran despite the lock");
+    tx.rollback().await.unwrap();
+}
