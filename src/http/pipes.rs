@@ -60,11 +60,12 @@ pub async fn run_pipe(
     let cache_control = state.config.cache.cache_control.as_str();
     if let Some(stamp) = state.polling.versions.stamp() {
         let etag = key.etag(&stamp);
+        let hit = state.polling.answers.get(&key, &stamp);
         let conditional = method == Method::GET || method == Method::HEAD;
-        if conditional && polling::none_match(&headers, &etag) {
+        if conditional && polling::none_match(&headers, &etag, hit.is_some()) {
             return Ok(polling::not_modified(&etag, cache_control));
         }
-        if let Some(hit) = state.polling.answers.get(&key, &stamp) {
+        if let Some(hit) = hit {
             let response = polling::answer(
                 hit.content_type,
                 hit.body.clone(),

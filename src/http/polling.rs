@@ -10,9 +10,11 @@ use axum::response::Response;
 /// is down).
 pub const CACHE_STATUS: HeaderName = HeaderName::from_static("x-ltv-cache");
 
-/// Whether `If-None-Match` names `etag` (or is `*`), compared weakly as
-/// RFC 9110 §13.1.2 asks: `W/"x"` and `"x"` match.
-pub fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+/// Whether `If-None-Match` names `etag`, compared weakly as RFC 9110
+/// §13.1.2 asks (`W/"x"` and `"x"` match). `*` matches only when `exists`:
+/// a current answer is known to exist (it is cached). A tag we issued proves
+/// that by itself; `*` on a request that would fail must get its error.
+pub fn none_match(headers: &HeaderMap, etag: &str, exists: bool) -> bool {
     let ours = opaque(etag);
     headers
         .get_all(header::IF_NONE_MATCH)
@@ -20,7 +22,7 @@ pub fn none_match(headers: &HeaderMap, etag: &str) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .any(|tag| tag == "*" || opaque(tag) == ours)
+        .any(|tag| (tag == "*" && exists) || opaque(tag) == ours)
 }
 
 fn opaque(tag: &str) -> &str {
@@ -78,12 +80,15 @@ mod tests {
     #[test]
     fn if_none_match_compares_weakly_over_lists() {
         let etag = "W/\"abc\"";
-        assert!(none_match(&with(&["W/\"abc\""]), etag));
-        assert!(none_match(&with(&["\"abc\""]), etag));
-        assert!(none_match(&with(&["\"x\", W/\"abc\""]), etag));
-        assert!(none_match(&with(&["\"x\"", "W/\"abc\""]), etag));
-        assert!(none_match(&with(&["*"]), etag));
-        assert!(!none_match(&with(&["W/\"abd\""]), etag));
-        assert!(!none_match(&with(&[]), etag));
+        for exists in [true, false] {
+            assert!(none_match(&with(&["W/\"abc\""]), etag, exists));
+            assert!(none_match(&with(&["\"abc\""]), etag, exists));
+            assert!(none_match(&with(&["\"x\", W/\"abc\""]), etag, exists));
+            assert!(none_match(&with(&["\"x\"", "W/\"abc\""]), etag, exists));
+            assert!(!none_match(&with(&["W/\"abd\""]), etag, exists));
+            assert!(!none_match(&with(&[]), etag, exists));
+        }
+        assert!(none_match(&with(&["*"]), etag, true));
+        assert!(!none_match(&with(&["*"]), etag, false));
     }
 }
