@@ -58,23 +58,8 @@ pub async fn run_pipe(
     let compiled = pipe.compile(&params).map_err(pipe_error)?;
     let key = RequestKey::new(&pipe, format, &compiled);
     let cache_control = state.config.cache.cache_control.as_str();
-    if let Some(stamp) = state.polling.versions.stamp() {
-        let etag = key.etag(&stamp);
-        let hit = state.polling.answers.get(&key, &stamp);
-        let conditional = method == Method::GET || method == Method::HEAD;
-        if conditional && polling::none_match(&headers, &etag, hit.is_some()) {
-            return Ok(polling::not_modified(&etag, cache_control));
-        }
-        if let Some(hit) = hit {
-            let response = polling::answer(
-                hit.content_type,
-                hit.body.clone(),
-                Some(&hit.etag),
-                cache_control,
-                "hit",
-            );
-            return Ok(with_ignored(response, &compiled.unknown_params));
-        }
+    if let Some(response) = from_memory(&state, &key, &method, &headers) {
+        return Ok(with_ignored(response, &compiled.unknown_params));
     }
     if name.starts_with("ltv_forecast") {
         // The forecast pipes read stored fits; see `forecast::prepare` for why.
@@ -99,18 +84,41 @@ pub async fn run_pipe(
                 body,
             });
             state.polling.answers.put(key, answer.clone());
+            let etag = Some(answer.etag.as_str());
             let body = answer.body.clone();
-            polling::answer(
-                answer.content_type,
-                body,
-                Some(&answer.etag),
-                cache_control,
-                "miss",
-            )
+            polling::answer(answer.content_type, body, etag, cache_control, "miss")
         }
         None => polling::answer(format.content_type(), body, None, cache_control, "bypass"),
     };
     Ok(with_ignored(response, &compiled.unknown_params))
+}
+
+/// A 304 when `If-None-Match` names the current ETag (GET/HEAD), else the
+/// cached answer at the current versions; `None`: the pipe must run. No
+/// database work either way.
+fn from_memory(
+    state: &AppState,
+    key: &RequestKey,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let stamp = state.polling.versions.stamp()?;
+    let cache_control = state.config.cache.cache_control.as_str();
+    let etag = key.etag(&stamp);
+    let hit = state.polling.answers.get(key, &stamp);
+    let conditional = method == Method::GET || method == Method::HEAD;
+    if conditional && polling::none_match(headers, &etag, hit.is_some()) {
+        return Some(polling::not_modified(&etag, cache_control));
+    }
+    let hit = hit?;
+    let body = hit.body.clone();
+    Some(polling::answer(
+        hit.content_type,
+        body,
+        Some(&hit.etag),
+        cache_control,
+        "hit",
+    ))
 }
 
 /// Names the request parameters the pipe does not declare (they changed nothing).
