@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{ETAG, IF_NONE_MATCH};
+use reqwest::header::{ACCEPT_ENCODING, ETAG, IF_NONE_MATCH};
 use reqwest::StatusCode;
 
 mod common;
@@ -46,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     engine_overhead(&server, requests, seconds).await?;
     seed(&server).await?;
-    let computed = latencies(&server, POLLED, None, requests / 10).await?;
+    let computed = latencies(&server, POLLED, None, false, requests / 10).await?;
     server.stop().await?;
 
     let server = Server::start(&[("LTV_PIPES__DIR", dir)]).await?;
@@ -100,7 +100,7 @@ async fn engine_overhead(server: &Server, requests: usize, seconds: u64) -> anyh
         percentile_ms(&http, 0.5) / percentile_ms(&direct, 0.5)
     );
     for clients in [1usize, 32] {
-        let rate = throughput(server, "one.json?x=7", None, clients, seconds).await;
+        let rate = throughput(server, "one.json?x=7", None, false, clients, seconds).await;
         println!("pipe SELECT 1 with {clients:>2} concurrent clients: {rate:.0} requests/s over {seconds} s");
     }
     Ok(())
@@ -157,40 +157,44 @@ async fn polling(
         percentile_ms(computed, 0.5),
         percentile_ms(computed, 0.99)
     );
-    for (what, tag) in [
-        ("If-None-Match → 304", Some(etag.as_str())),
-        ("cache hit → 200", None),
-    ] {
-        let sorted = latencies(server, POLLED, tag, requests).await?;
+    let modes = [
+        ("If-None-Match → 304", Some(etag.as_str()), false),
+        ("cache hit → 200", None, false),
+        ("cache hit → 200 gzip", None, true),
+    ];
+    for (what, tag, gzip) in modes {
+        let sorted = latencies(server, POLLED, tag, gzip, requests).await?;
         println!(
             "polling, {what}: p50 {:.3} ms, p99 {:.3} ms (1 client, {requests} requests)",
             percentile_ms(&sorted, 0.5),
             percentile_ms(&sorted, 0.99)
         );
         for clients in [1usize, 32] {
-            let rate = throughput(server, POLLED, tag, clients, seconds).await;
+            let rate = throughput(server, POLLED, tag, gzip, clients, seconds).await;
             println!("polling, {what}, {clients:>2} concurrent clients: {rate:.0} requests/s over {seconds} s");
         }
     }
     Ok(())
 }
 
-/// One client, one request after another: sorted latencies.
+/// One client, one request after another: sorted latencies. `gzip` asks for
+/// a compressed answer, as browsers do.
 async fn latencies(
     server: &Server,
     path: &str,
     etag: Option<&str>,
+    gzip: bool,
     requests: usize,
 ) -> anyhow::Result<Vec<Duration>> {
     let client = reqwest::Client::new();
     let url = format!("{}/v0/pipes/{path}", server.base);
     for _ in 0..50 {
-        get(&client, &url, etag).await;
+        get(&client, &url, etag, gzip).await;
     }
     let mut out = Vec::with_capacity(requests);
     for _ in 0..requests {
         let t = Instant::now();
-        get(&client, &url, etag).await;
+        get(&client, &url, etag, gzip).await;
         out.push(t.elapsed());
     }
     out.sort();
@@ -202,6 +206,7 @@ async fn throughput(
     server: &Server,
     path: &str,
     etag: Option<&str>,
+    gzip: bool,
     clients: usize,
     seconds: u64,
 ) -> f64 {
@@ -215,7 +220,7 @@ async fn throughput(
         let etag = etag.map(str::to_string);
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
-                get(&client, &url, etag.as_deref()).await;
+                get(&client, &url, etag.as_deref(), gzip).await;
                 done.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -227,10 +232,13 @@ async fn throughput(
 }
 
 /// One request, read to the end; a 304 is expected exactly when a tag is sent.
-async fn get(client: &reqwest::Client, url: &str, etag: Option<&str>) {
+async fn get(client: &reqwest::Client, url: &str, etag: Option<&str>, gzip: bool) {
     let mut req = client.get(url).bearer_auth(TOKEN);
     if let Some(tag) = etag {
         req = req.header(IF_NONE_MATCH, tag);
+    }
+    if gzip {
+        req = req.header(ACCEPT_ENCODING, "gzip");
     }
     let resp = req.send().await.expect("request");
     let expected = if etag.is_some() {

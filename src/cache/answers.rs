@@ -61,6 +61,45 @@ pub struct Answer {
     pub etag: String,
     pub content_type: &'static str,
     pub body: Bytes,
+    /// The body gzip-compressed once, for the clients that accept it (browsers
+    /// do): compressing a cached answer again on every poll would cost more
+    /// than everything else a hit does.
+    pub gzip: Option<Bytes>,
+}
+
+/// Bodies this small are sent as they are (as the compression layer does).
+const GZIP_MIN_BYTES: usize = 32;
+
+impl Answer {
+    /// `compress`: keep a gzip copy too (`http.compression`).
+    pub fn new(
+        stamp: Stamp,
+        etag: String,
+        content_type: &'static str,
+        body: Bytes,
+        compress: bool,
+    ) -> Self {
+        let gzip = (compress && body.len() > GZIP_MIN_BYTES).then(|| gzip(&body));
+        Answer {
+            stamp,
+            etag,
+            content_type,
+            body,
+            gzip,
+        }
+    }
+}
+
+fn gzip(body: &[u8]) -> Bytes {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::default(),
+    );
+    encoder
+        .write_all(body)
+        .expect("writing to a Vec cannot fail");
+    Bytes::from(encoder.finish().expect("writing to a Vec cannot fail"))
 }
 
 /// Bytes an entry holds, roughly: the body, the ETag, and a fixed overhead.
@@ -69,7 +108,8 @@ struct ByBytes;
 
 impl Weighter<RequestKey, Arc<Answer>> for ByBytes {
     fn weight(&self, _key: &RequestKey, answer: &Arc<Answer>) -> u64 {
-        (answer.body.len() + answer.etag.len() + 160) as u64
+        let gzip = answer.gzip.as_ref().map_or(0, Bytes::len);
+        (answer.body.len() + gzip + answer.etag.len() + 160) as u64
     }
 }
 
@@ -187,12 +227,8 @@ mod tests {
         let cache = AnswerCache::new(true, 1 << 20);
         let k = key(&pipe, &[]);
         let answer = |s: Stamp, len: usize| {
-            Arc::new(Answer {
-                stamp: s,
-                etag: k.etag(&s),
-                content_type: "application/json",
-                body: Bytes::from(vec![b'x'; len]),
-            })
+            let body = Bytes::from(vec![b'x'; len]);
+            Arc::new(Answer::new(s, k.etag(&s), "application/json", body, true))
         };
         cache.put(k, answer(stamp(1), 100));
         assert!(cache.get(&k, &stamp(1)).is_some());
@@ -202,6 +238,10 @@ mod tests {
             cache.put(other, answer(stamp(1), 100_000));
         }
         assert!(cache.weight() <= 1 << 20, "{}", cache.weight());
+        let gz = answer(stamp(1), 1000).gzip.clone().expect("a gzip copy");
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut plain).unwrap();
+        assert_eq!(plain, vec![b'x'; 1000]);
         let off = AnswerCache::new(false, 1 << 20);
         off.put(k, answer(stamp(1), 10));
         assert!(off.get(&k, &stamp(1)).is_none());

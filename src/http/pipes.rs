@@ -77,16 +77,12 @@ pub async fn run_pipe(
     let body = Bytes::from(format::encode(format, &result, &stats));
     let response = match stamp {
         Some(stamp) => {
-            let answer = Arc::new(Answer {
-                stamp,
-                etag: key.etag(&stamp),
-                content_type: format.content_type(),
-                body,
-            });
-            state.polling.answers.put(key, answer.clone());
-            let etag = Some(answer.etag.as_str());
-            let body = answer.body.clone();
-            polling::answer(answer.content_type, body, etag, cache_control, "miss")
+            let compress = state.config.http.compression;
+            let etag = key.etag(&stamp);
+            let answer = Answer::new(stamp, etag, format.content_type(), body, compress);
+            let response = polling::tagged(&answer, &headers, cache_control, "miss");
+            state.polling.answers.put(key, Arc::new(answer));
+            response
         }
         None => polling::answer(format.content_type(), body, None, cache_control, "bypass"),
     };
@@ -111,14 +107,7 @@ fn from_memory(
         return Some(polling::not_modified(&etag, cache_control));
     }
     let hit = hit?;
-    let body = hit.body.clone();
-    Some(polling::answer(
-        hit.content_type,
-        body,
-        Some(&hit.etag),
-        cache_control,
-        "hit",
-    ))
+    Some(polling::tagged(&hit, headers, cache_control, "hit"))
 }
 
 /// Names the request parameters the pipe does not declare (they changed nothing).

@@ -5,6 +5,8 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
+use crate::cache::answers::Answer;
+
 /// `hit` (from memory), `miss` (computed now), or `bypass` (computed now,
 /// untagged: the data versions are unknown while the notification connection
 /// is down).
@@ -34,6 +36,49 @@ pub fn not_modified(etag: &str, cache_control: &str) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::NOT_MODIFIED;
     validators(response.headers_mut(), Some(etag), cache_control);
+    response
+}
+
+/// Whether `Accept-Encoding` accepts gzip (`gzip` or `x-gzip`, q above 0).
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let q = parts
+                .find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+                .map_or(1.0, |q| q.parse::<f32>().unwrap_or(0.0));
+            (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip"))
+                && q > 0.0
+        })
+}
+
+/// 200 with a tagged answer: its gzip copy when the client accepts gzip
+/// (the compression layer leaves a response with `Content-Encoding` alone).
+pub fn tagged(
+    answer: &Answer,
+    request: &HeaderMap,
+    cache_control: &str,
+    status: &'static str,
+) -> Response {
+    let gzip = answer.gzip.as_ref().filter(|_| accepts_gzip(request));
+    let body = gzip.unwrap_or(&answer.body).clone();
+    let mut response = self::answer(
+        answer.content_type,
+        body,
+        Some(&answer.etag),
+        cache_control,
+        status,
+    );
+    if gzip.is_some() {
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
     response
 }
 
@@ -75,6 +120,21 @@ mod tests {
             h.append(header::IF_NONE_MATCH, HeaderValue::from_str(v).unwrap());
         }
         h
+    }
+
+    #[test]
+    fn accept_encoding_gzip_with_a_positive_q() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            h
+        };
+        assert!(accepts_gzip(&with("gzip")));
+        assert!(accepts_gzip(&with("gzip, deflate, br")));
+        assert!(accepts_gzip(&with("br;q=1.0, gzip;q=0.8")));
+        assert!(!accepts_gzip(&with("gzip;q=0")));
+        assert!(!accepts_gzip(&with("br, identity")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
     }
 
     #[test]

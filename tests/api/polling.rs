@@ -259,7 +259,7 @@ async fn a_cached_answer_is_the_answer_an_uncached_server_gives() {
         "/v0/pipes/customer_ltv.csv?as_of=2024-06-30",
         "/v0/pipes/ltv_overview.ndjson?as_of=2024-06-30",
     ] {
-        admin_get(&cached, path).await;
+        until_agree(&cached, &uncached, path).await;
         let hit = admin_get(&cached, path).await;
         assert_eq!(hit.cache(), "hit", "{path}");
         let fresh = admin_get(&uncached, path).await;
@@ -336,6 +336,21 @@ async fn a_304_or_a_cached_answer_needs_a_token_that_may_read_the_pipe() {
     }
 }
 
+/// Polls `path` on `b` until it gives the ETag `a` gives (b heard of a's
+/// writes), within 1 s; that ETag.
+async fn until_agree(a: &TestApp, b: &TestApp, path: &str) -> String {
+    let on_a = etag_of(a, path).await;
+    let started = Instant::now();
+    while etag_of(b, path).await != on_a {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the servers never agreed on {path}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    on_a
+}
+
 /// Polls `path` on `app` until its ETag differs from `old`; the time it took.
 async fn until_etag_changes(app: &TestApp, path: &str, old: &str) -> Duration {
     let started = Instant::now();
@@ -361,12 +376,20 @@ async fn a_write_through_one_server_invalidates_another_servers_cache_within_a_s
     let b = TestApp::spawn_on(&url, &[]).await;
     post_ok(&a, "customers", CUSTOMER).await;
     let path = "/v0/pipes/datasource_counts.json?datasource=transactions";
-    // Both servers agree, and B has the answer cached.
-    let tag = until_etag_changes(&b, path, "none").await;
-    assert!(tag < Duration::from_secs(1));
+    // B hears of A's write within a second: then both servers agree on the
+    // tag, and B has the answer cached.
+    let on_a = etag_of(&a, path).await;
+    let started = Instant::now();
+    while etag_of(&b, path).await != on_a {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "B never agreed with A"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let cached = admin_get(&b, path).await;
     assert_eq!(cached.cache(), "hit");
-    assert_eq!(etag_of(&a, path).await, cached.etag());
+    assert_eq!(cached.etag(), on_a);
     assert_eq!(
         cached.json()["data"],
         json!([{"datasource": "transactions", "rows": 0}])
@@ -476,4 +499,42 @@ async fn a_304_and_a_cache_hit_do_no_database_work() {
         .await;
     assert!(miss.is_err(), "the uncached request ran despite the lock");
     tx.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_that_accepts_gzip_gets_the_cached_answer_compressed() {
+    let app = TestApp::spawn().await;
+    post_ok(&app, "customers", CUSTOMER).await;
+    let plain = admin_get(&app, COUNTS).await;
+    let gzip_get = || async {
+        let resp = app
+            .client
+            .get(app.url(COUNTS))
+            .bearer_auth(ADMIN_TOKEN)
+            .header(reqwest::header::ACCEPT_ENCODING, "gzip")
+            .send()
+            .await
+            .unwrap();
+        let headers = resp.headers().clone();
+        (headers, resp.bytes().await.unwrap())
+    };
+    for expected in ["hit", "hit"] {
+        let (headers, bytes) = gzip_get().await;
+        assert_eq!(headers["x-ltv-cache"], expected);
+        assert_eq!(headers[reqwest::header::CONTENT_ENCODING], "gzip");
+        assert_eq!(headers[ETAG], plain.etag().as_str());
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+            .unwrap();
+        assert_eq!(text, plain.body);
+    }
+    // A fresh answer is compressed too (once: the layer leaves it alone).
+    post_ok(&app, "customers", &CUSTOMER.replace("c1", "c2")).await;
+    let (headers, bytes) = gzip_get().await;
+    assert_eq!(headers["x-ltv-cache"], "miss");
+    assert_eq!(headers[reqwest::header::CONTENT_ENCODING], "gzip");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+        .unwrap();
+    assert_eq!(admin_get(&app, COUNTS).await.body, text);
 }
