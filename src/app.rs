@@ -9,6 +9,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::auth;
+use crate::cache::{listener, Polling};
 use crate::config::Config;
 use crate::db::{self, Database};
 use crate::forecasting::ForecastService;
@@ -21,6 +22,9 @@ pub struct Application {
     config: Arc<Config>,
     pipes: Arc<Registry>,
     forecast: Arc<ForecastService>,
+    polling: Arc<Polling>,
+    /// LISTENing for other servers' writes since before the versions were read.
+    notifications: sqlx::postgres::PgListener,
 }
 
 impl Application {
@@ -49,10 +53,16 @@ impl Application {
             failed = report.errors.len(),
             "pipes loaded"
         );
-        let forecast = Arc::new(ForecastService::new(
-            db.pool.clone(),
-            config.forecast.clone(),
-        ));
+        axum::http::HeaderValue::from_str(&config.cache.cache_control)
+            .context("cache.cache_control is not a valid header value")?;
+        let polling = Arc::new(Polling::new(&config.cache));
+        let notifications = listener::connect(&db.pool, &polling)
+            .await
+            .context("cannot LISTEN for data changes")?;
+        let forecast = Arc::new(
+            ForecastService::new(db.pool.clone(), config.forecast.clone())
+                .with_live_versions(polling.versions.clone()),
+        );
         forecast.store_settings().await?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -63,6 +73,8 @@ impl Application {
             config: Arc::new(config),
             pipes: Arc::new(pipes),
             forecast,
+            polling,
+            notifications,
         })
     }
 
@@ -88,15 +100,23 @@ impl Application {
             config: self.config.clone(),
             pipes: self.pipes.clone(),
             forecast: self.forecast.clone(),
+            polling: self.polling.clone(),
         };
         let reloader = tokio::spawn(reload_on_sighup(self.pipes.clone()));
         let refresher = tokio::spawn(self.forecast.clone().run_refresher());
-        tracing::info!(addr = %self.local_addr(), "ltv-pipes listening");
+        let notifications = tokio::spawn(listener::run(
+            self.db.pool.clone(),
+            self.polling.clone(),
+            self.notifications,
+        ));
+        tracing::info!(addr = %self.listener.local_addr()?, "ltv-pipes listening");
         let served = axum::serve(self.listener, http::router(state))
             .with_graceful_shutdown(shutdown)
             .await;
         reloader.abort();
         refresher.abort();
+        // It holds a pooled connection, which closing the pool waits for.
+        notifications.abort();
         self.db.close().await;
         served.context("HTTP server failed")
     }

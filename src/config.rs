@@ -29,6 +29,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub http: HttpConfig,
     pub forecast: ForecastConfig,
+    pub cache: CacheConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,6 +113,16 @@ pub struct ForecastConfig {
     pub refit_after_transactions: u64,
     pub penalizer_coef: f64,
     pub tiers: TierConfig,
+}
+
+/// Polling: ETags, 304s, the answer cache and the token cache (README "Polling").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    pub enabled: bool,
+    pub max_bytes: u64,
+    pub cache_control: String,
+    pub token_ttl_secs: u64,
 }
 
 /// Shares of the answer's population, by predicted-CLV rank, from the top.
@@ -221,6 +232,9 @@ mod tests {
         assert_eq!(c.http.body_limit_bytes, 10 * 1024 * 1024);
         assert!(c.database.external_url().is_none());
         assert!(c.auth.fixed_admin_token().is_none());
+        assert!(c.cache.enabled);
+        assert_eq!(c.cache.max_bytes, 64 * 1024 * 1024);
+        assert_eq!(c.cache.cache_control, "no-cache");
     }
 
     #[test]

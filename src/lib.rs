@@ -5,6 +5,7 @@
 //! - [`config`]: typed settings from `config.yml` + environment.
 //! - [`db`]: the pool, the embedded PostgreSQL cluster, migrations, readiness.
 //! - [`auth`]: tokens and scopes (no HTTP).
+//! - [`cache`]: polling: data versions (LISTEN/NOTIFY), ETags, the answer cache.
 //! - [`ingest`]: bodies → validated rows + quarantine, one transaction (no HTTP).
 //! - [`forecast`]: BG/NBD + Gamma-Gamma models and the discounted CLV (pure: no I/O).
 //! - [`pipes`]: pipe files → validated parameters → bound SQL → rows → JSON/CSV/NDJSON.
@@ -14,6 +15,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -1,6 +1,7 @@
 //! Tokens: creation, storage (SHA-256 only) and lookup. HTTP-free: `http::auth`
 //! turns the outcome into 401/403.
 
+pub mod cache;
 mod scope;
 
 use std::io::Write;
@@ -68,24 +69,44 @@ async fn insert(
 
 /// The scopes of a live token; `None` when the token is unknown, revoked or expired.
 pub async fn scopes_of(pool: &PgPool, token: &str) -> Result<Option<Vec<Scope>>, sqlx::Error> {
-    let row: Option<Vec<String>> = sqlx::query_scalar(
-        "SELECT scopes FROM tokens
+    Ok(lookup(pool, token).await?.map(|(scopes, _)| scopes))
+}
+
+/// A live token's scopes and expiry.
+async fn lookup(
+    pool: &PgPool,
+    token: &str,
+) -> Result<Option<(Vec<Scope>, Option<DateTime<Utc>>)>, sqlx::Error> {
+    let row: Option<(Vec<String>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT scopes, expires_at FROM tokens
          WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
     )
     .bind(hash(token))
     .fetch_optional(pool)
     .await?;
     // A scope this build cannot parse grants nothing rather than failing the request.
-    Ok(row.map(|scopes| scopes.iter().filter_map(|s| s.parse().ok()).collect()))
+    Ok(row.map(|(scopes, expires_at)| {
+        let scopes = scopes.iter().filter_map(|s| s.parse().ok()).collect();
+        (scopes, expires_at)
+    }))
 }
 
-/// Revokes a token by name; true if one was revoked.
+/// Revokes a token by name; true if one was revoked. Servers that cache token
+/// lookups drop them when the notification arrives (`auth::cache`).
 pub async fn revoke(pool: &PgPool, name: &str) -> anyhow::Result<bool> {
+    let mut tx = pool.begin().await?;
     let done =
         sqlx::query("UPDATE tokens SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL")
             .bind(name)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+    if done.rows_affected() > 0 {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(cache::TOKENS_CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
     Ok(done.rows_affected() > 0)
 }
 

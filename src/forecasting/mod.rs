@@ -20,14 +20,16 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::Mutex;
 
+use crate::cache::LiveVersions;
 use crate::config::ForecastConfig;
 use crate::forecast::{
     fit_bgnbd, fit_gamma_gamma, BgNbdParams, FitOptions, FitReport, ForecastError,
     GammaGammaParams, TriplesBuilder, DAYS_PER_MONTH,
 };
+use crate::ingest::versions::{self, Source};
 
 /// Months of cumulative expected purchases stored per customer (the largest
 /// `horizon_months` the pipe accepts).
@@ -152,6 +154,9 @@ pub struct ForecastService {
     /// they need does not exist yet.
     current_lock: Mutex<()>,
     pinned_lock: Mutex<()>,
+    /// The server's data versions, told about each forecast write after its
+    /// COMMIT (the CLI has none: its writes reach servers by NOTIFY).
+    live: Option<Arc<LiveVersions>>,
 }
 
 impl ForecastService {
@@ -161,21 +166,54 @@ impl ForecastService {
             config,
             current_lock: Mutex::new(()),
             pinned_lock: Mutex::new(()),
+            live: None,
         }
     }
 
-    /// Writes the settings the pipes read (`forecast.tiers`).
+    /// Reports the forecast's version bumps to this server's copy at once, so
+    /// the next `ltv_forecast*` answer is computed anew (read-your-writes).
+    pub fn with_live_versions(mut self, live: Arc<LiveVersions>) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    /// Every forecast write (fits, predictions, validations, settings) bumps
+    /// the `forecast` data version in its transaction: the `ltv_forecast*`
+    /// pipes read them, so their ETags and cached answers must move.
+    async fn bump_version(&self, tx: &mut PgConnection) -> Result<i64, sqlx::Error> {
+        versions::bump(tx, Source::Forecast).await
+    }
+
+    fn observe(&self, version: i64) {
+        if let Some(live) = &self.live {
+            live.observe(Source::Forecast, version);
+        }
+    }
+
+    /// Writes the settings the pipes read (`forecast.tiers`); the forecast
+    /// version moves only when they changed.
     pub async fn store_settings(&self) -> Result<(), sqlx::Error> {
         let t = self.config.tiers;
-        sqlx::query(
-            "INSERT INTO forecast_settings (id, platinum, gold, silver) VALUES (1, $1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET platinum = $1, gold = $2, silver = $3",
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query(
+            "INSERT INTO forecast_settings AS s (id, platinum, gold, silver) VALUES (1, $1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET platinum = $1, gold = $2, silver = $3 \
+             WHERE (s.platinum, s.gold, s.silver) IS DISTINCT FROM ($1, $2, $3)",
         )
         .bind(t.platinum)
         .bind(t.gold)
         .bind(t.silver)
-        .execute(&self.pool)
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let version = match changed {
+            0 => None,
+            _ => Some(self.bump_version(&mut tx).await?),
+        };
+        tx.commit().await?;
+        if let Some(v) = version {
+            self.observe(v);
+        }
         Ok(())
     }
 
@@ -404,7 +442,9 @@ impl ForecastService {
             .bind(fit_ms)
             .execute(&mut *tx)
             .await?;
+        let version = self.bump_version(&mut tx).await?;
         tx.commit().await?;
+        self.observe(version);
         progress(&format!(
             "stored fit {id} in {:.1}s",
             started.elapsed().as_secs_f64()
@@ -515,7 +555,9 @@ impl ForecastService {
             .execute(&mut *tx)
             .await?;
         }
+        let version = self.bump_version(&mut tx).await?;
         tx.commit().await?;
+        self.observe(version);
         Ok(())
     }
 

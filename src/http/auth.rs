@@ -38,16 +38,45 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)
-            .or_else(|| query_token(parts))
-            .ok_or(ApiError::Unauthorized)?;
-        match auth::scopes_of(&state.db, &token).await? {
+        let token = token_of(parts)?;
+        Caller::from_lookup(auth::scopes_of(&state.db, &token).await?)
+    }
+}
+
+impl Caller {
+    fn from_lookup(scopes: Option<Vec<Scope>>) -> Result<Self, ApiError> {
+        match scopes {
             Some(scopes) => Ok(Caller { scopes }),
             None => Err(ApiError::Forbidden(
                 "invalid token: it is unknown, revoked or expired".into(),
             )),
         }
     }
+}
+
+/// The caller of a pipe read: like [`Caller`], but the token lookup may come
+/// from the short-lived token cache (`auth::cache`), so that a poll answered
+/// from memory (or with 304) costs no database work. Still 401/403 before any
+/// answer is given.
+pub struct PipeReader(pub Caller);
+
+impl FromRequestParts<AppState> for PipeReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = token_of(parts)?;
+        let scopes = state.polling.tokens.scopes_of(&state.db, &token).await?;
+        Caller::from_lookup(scopes).map(PipeReader)
+    }
+}
+
+fn token_of(parts: &Parts) -> Result<String, ApiError> {
+    bearer(parts)
+        .or_else(|| query_token(parts))
+        .ok_or(ApiError::Unauthorized)
 }
 
 fn bearer(parts: &Parts) -> Option<String> {

@@ -62,6 +62,7 @@ pub async fn append(
     let report = bulk::append(&state.db, ds, format, StreamReader::new(stream))
         .await
         .map_err(|e| bulk_error(e, limit))?;
+    state.polling.versions.observe_all(&report.bumped);
     tracing::info!(
         datasource = ds.name(),
         rows = report.rows,

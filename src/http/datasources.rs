@@ -12,6 +12,7 @@ use super::events::unknown_datasource;
 use super::query::Query;
 use super::{auth::Caller, AppState};
 use crate::auth::Need;
+use crate::ingest::versions::{self, Source};
 use crate::ingest::Datasource;
 
 const QUARANTINE_MAX_LIMIT: i64 = 10_000;
@@ -91,10 +92,20 @@ pub async fn clear_quarantine(
 ) -> Result<Json<Value>, ApiError> {
     let ds = Datasource::from_name(&name).ok_or_else(|| unknown_datasource(&name))?;
     caller.require(Need::AppendTo(ds.name()))?;
+    // A user's pipe may read the quarantine: its version moves with the delete.
+    let mut tx = state.db.begin().await?;
     let done = sqlx::query("DELETE FROM quarantine WHERE datasource = $1")
         .bind(ds.name())
-        .execute(&state.db)
+        .execute(&mut *tx)
         .await?;
+    let version = match done.rows_affected() {
+        0 => None,
+        _ => Some(versions::bump(&mut tx, Source::Quarantine).await?),
+    };
+    tx.commit().await?;
+    if let Some(v) = version {
+        state.polling.versions.observe(Source::Quarantine, v);
+    }
     Ok(Json(
         json!({ "datasource": ds.name(), "deleted_rows": done.rows_affected() }),
     ))

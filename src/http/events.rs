@@ -28,6 +28,9 @@ pub async fn post(
     let raw = read_limited(body, limit).await?;
     let decoded = body::decode(&raw, is_gzip(&headers)?, limit)?;
     let outcome = ingest::ingest(&state.db, ds, &decoded).await?;
+    // Committed: this server's next pipe answer must include these rows,
+    // without waiting for its own notification.
+    state.polling.versions.observe_all(&outcome.bumped);
     let status = if query.flag("wait") {
         StatusCode::OK
     } else {

@@ -9,6 +9,7 @@ mod events;
 mod forecast;
 mod ops;
 mod pipes;
+mod polling;
 mod query;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::cache::Polling;
 use crate::config::Config;
 use crate::forecasting::ForecastService;
 use crate::pipes::registry::Registry;
@@ -39,6 +41,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub pipes: Arc<Registry>,
     pub forecast: Arc<ForecastService>,
+    /// Data versions, answer cache, token cache (src/cache/).
+    pub polling: Arc<Polling>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -2,19 +2,22 @@
 //! list the pipes, the OpenAPI document, and reload.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::auth::{Caller, PipeReader};
 use super::error::ApiError;
 use super::events::read_limited;
-use super::{auth::Caller, AppState};
+use super::{polling, AppState};
 use crate::auth::Need;
+use crate::cache::answers::{Answer, RequestKey};
 use crate::pipes::format::{self, Format, Stats};
 use crate::pipes::run::{self, RunError};
 use crate::pipes::{catalog, PipeError};
@@ -25,9 +28,14 @@ const IGNORED_HEADER: &str = "x-ltv-ignored-params";
 const PARAMS_BODY_LIMIT: usize = 1024 * 1024;
 
 /// `GET|POST /v0/pipes/<name>.<format>`.
+///
+/// Polling (src/cache/): once the token is checked and the parameters compiled
+/// (no database work), a GET whose `If-None-Match` names the current ETag is
+/// answered 304, and an answer computed at the current data versions is served
+/// from memory; otherwise the pipe runs and its answer is kept.
 pub async fn run_pipe(
     State(state): State<AppState>,
-    caller: Caller,
+    PipeReader(caller): PipeReader,
     Path(file): Path<String>,
     method: Method,
     uri: Uri,
@@ -47,28 +55,69 @@ pub async fn run_pipe(
     if method == Method::POST {
         params.extend(body_params(&headers, body).await?);
     }
+    let compiled = pipe.compile(&params).map_err(pipe_error)?;
+    let key = RequestKey::new(&pipe, format, &compiled);
+    let cache_control = state.config.cache.cache_control.as_str();
+    if let Some(response) = from_memory(&state, &key, &method, &headers) {
+        return Ok(with_ignored(response, &compiled.unknown_params));
+    }
     if name.starts_with("ltv_forecast") {
         // The forecast pipes read stored fits; see `forecast::prepare` for why.
         super::forecast::prepare(&state, name, &params).await?;
     }
-    let compiled = pipe.compile(&params).map_err(pipe_error)?;
+    // Read before the query runs: its snapshot holds at least these versions,
+    // so the tag never claims data the answer lacks.
+    let stamp = state.polling.versions.stamp();
     let result = run::run(&state.read_db, &compiled, state.config.pipes.max_rows)
         .await
         .map_err(run_error)?;
     let stats = Stats {
         elapsed_secs: started.elapsed().as_secs_f64(),
     };
-    let mut response = (
-        [(header::CONTENT_TYPE, format.content_type())],
-        format::encode(format, &result, &stats),
-    )
-        .into_response();
-    if !compiled.unknown_params.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&compiled.unknown_params.join(",")) {
+    let body = Bytes::from(format::encode(format, &result, &stats));
+    let response = match stamp {
+        Some(stamp) => {
+            let compress = state.config.http.compression;
+            let etag = key.etag(&stamp);
+            let answer = Answer::new(stamp, etag, format.content_type(), body, compress);
+            let response = polling::tagged(&answer, &headers, cache_control, "miss");
+            state.polling.answers.put(key, Arc::new(answer));
+            response
+        }
+        None => polling::answer(format.content_type(), body, None, cache_control, "bypass"),
+    };
+    Ok(with_ignored(response, &compiled.unknown_params))
+}
+
+/// A 304 when `If-None-Match` names the current ETag (GET/HEAD), else the
+/// cached answer at the current versions; `None`: the pipe must run. No
+/// database work either way.
+fn from_memory(
+    state: &AppState,
+    key: &RequestKey,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let stamp = state.polling.versions.stamp()?;
+    let cache_control = state.config.cache.cache_control.as_str();
+    let etag = key.etag(&stamp);
+    let hit = state.polling.answers.get(key, &stamp);
+    let conditional = method == Method::GET || method == Method::HEAD;
+    if conditional && polling::none_match(headers, &etag, hit.is_some()) {
+        return Some(polling::not_modified(&etag, cache_control));
+    }
+    let hit = hit?;
+    Some(polling::tagged(&hit, headers, cache_control, "hit"))
+}
+
+/// Names the request parameters the pipe does not declare (they changed nothing).
+fn with_ignored(mut response: Response, unknown: &[String]) -> Response {
+    if !unknown.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&unknown.join(",")) {
             response.headers_mut().insert(IGNORED_HEADER, v);
         }
     }
-    Ok(response)
+    response
 }
 
 /// `customer_ltv.json` → (`customer_ltv`, JSON).

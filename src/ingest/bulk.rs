@@ -61,6 +61,9 @@ pub struct BulkReport {
     pub quarantined_rows: u64,
     pub elapsed_secs: f64,
     pub rows_per_sec: f64,
+    /// The data versions the load bumped, for the server's in-memory copy.
+    #[serde(skip)]
+    pub bumped: super::versions::Bumped,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,13 +103,16 @@ where
     });
 
     let mut db = pool.begin().await?;
-    let (mut ok, mut bad) = (0u64, 0u64);
+    let (mut ok, mut bad, mut changed) = (0u64, 0u64, 0u64);
     let mut last_log = Instant::now();
     let mut write_error = None;
     while let Some(chunk) = rx.recv().await {
-        if let Err(e) = store::write_chunk(&mut db, ds, &chunk.rows, &chunk.rejected).await {
-            write_error = Some(e);
-            break; // dropping rx stops the parser
+        match store::write_chunk(&mut db, ds, &chunk.rows, &chunk.rejected).await {
+            Ok(n) => changed += n,
+            Err(e) => {
+                write_error = Some(e);
+                break; // dropping rx stops the parser
+            }
         }
         ok += chunk.rows.len() as u64;
         bad += chunk.rejected.len() as u64;
@@ -129,6 +135,7 @@ where
         return Err(e.into()); // the transaction rolls back on drop
     }
     let rows = parsed?;
+    let bumped = store::bump(&mut db, ds, changed, bad as usize).await?;
     db.commit().await?;
     let elapsed_secs = started.elapsed().as_secs_f64();
     Ok(BulkReport {
@@ -138,6 +145,7 @@ where
         quarantined_rows: bad,
         elapsed_secs,
         rows_per_sec: rows as f64 / elapsed_secs.max(1e-9),
+        bumped,
     })
 }
 

@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod fields;
 pub mod rows;
 mod store;
+pub mod versions;
 
 use serde::Serialize;
 use sqlx::PgPool;
@@ -18,16 +19,20 @@ pub use rows::{Datasource, Rejected, Rows};
 pub struct Outcome {
     pub successful_rows: usize,
     pub quarantined_rows: usize,
+    /// The data versions the write bumped, for the server's in-memory copy.
+    #[serde(skip)]
+    pub bumped: versions::Bumped,
 }
 
 /// Validates every row of `body` (already decoded) and stores valid rows and
 /// rejections together. On error nothing is written.
 pub async fn ingest(pool: &PgPool, ds: Datasource, body: &[u8]) -> Result<Outcome, sqlx::Error> {
     let (rows, rejected) = validate(ds, body);
-    store::write(pool, ds, &rows, &rejected).await?;
+    let bumped = store::write(pool, ds, &rows, &rejected).await?;
     Ok(Outcome {
         successful_rows: rows.len(),
         quarantined_rows: rejected.len(),
+        bumped,
     })
 }
 

@@ -8,16 +8,19 @@ use std::collections::HashMap;
 use sqlx::{PgConnection, PgPool};
 
 use super::rows::{Customer, Datasource, Interaction, Rejected, Rows, Transaction};
+use super::versions::{self, Bumped, Source};
 
 /// Writes the batch, retrying (a bounded number of times) when PostgreSQL
 /// aborted it for a deadlock or a serialization failure: the whole transaction
-/// rolled back, so running it again is safe.
+/// rolled back, so running it again is safe. Returns the data versions it
+/// bumped: only for what really changed (a retried batch whose rows are all
+/// stored already changes nothing, so cached answers and ETags stay valid).
 pub async fn write(
     pool: &PgPool,
     ds: Datasource,
     rows: &Rows,
     rejected: &[Rejected],
-) -> Result<(), sqlx::Error> {
+) -> Result<Bumped, sqlx::Error> {
     let mut attempt = 1;
     loop {
         match write_once(pool, ds, rows, rejected).await {
@@ -40,38 +43,65 @@ async fn write_once(
     ds: Datasource,
     rows: &Rows,
     rejected: &[Rejected],
-) -> Result<(), sqlx::Error> {
+) -> Result<Bumped, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    write_chunk(&mut tx, ds, rows, rejected).await?;
-    tx.commit().await
+    let changed = write_chunk(&mut tx, ds, rows, rejected).await?;
+    let bumped = bump(&mut tx, ds, changed, rejected.len()).await?;
+    tx.commit().await?;
+    Ok(bumped)
 }
 
 /// Writes valid rows (raw rows and rollups) and rejections inside the
 /// caller's transaction: one Events API batch, or one chunk of a bulk file.
+/// Returns how many rows were inserted or changed.
 pub async fn write_chunk(
     conn: &mut PgConnection,
     ds: Datasource,
     rows: &Rows,
     rejected: &[Rejected],
-) -> Result<(), sqlx::Error> {
-    match rows {
+) -> Result<u64, sqlx::Error> {
+    let changed = match rows {
         Rows::Customers(v) => upsert_customers(conn, v).await?,
         Rows::Transactions(v) => insert_transactions(conn, v).await?,
         Rows::Interactions(v) => insert_interactions(conn, v).await?,
+    };
+    quarantine(conn, ds, rejected).await?;
+    Ok(changed)
+}
+
+/// Bumps the data versions of what a write changed: the datasource when rows
+/// changed, the quarantine when rows were rejected. Last in the transaction.
+pub async fn bump(
+    conn: &mut PgConnection,
+    ds: Datasource,
+    changed: u64,
+    rejected: usize,
+) -> Result<Bumped, sqlx::Error> {
+    let mut bumped = Bumped::default();
+    if changed > 0 {
+        bumped.set(ds.into(), versions::bump(conn, ds).await?);
     }
-    quarantine(conn, ds, rejected).await
+    if rejected > 0 {
+        bumped.set(
+            Source::Quarantine,
+            versions::bump(conn, Source::Quarantine).await?,
+        );
+    }
+    Ok(bumped)
 }
 
 /// Latest received wins: within the batch the last row per customer_id, and
-/// across batches the newer write replaces the stored one.
-async fn upsert_customers(conn: &mut PgConnection, rows: &[Customer]) -> Result<(), sqlx::Error> {
+/// across batches the newer write replaces the stored one. A row identical to
+/// the stored one is left alone (not even `updated_at` moves), so a repeated
+/// batch changes nothing. Returns how many rows were inserted or changed.
+async fn upsert_customers(conn: &mut PgConnection, rows: &[Customer]) -> Result<u64, sqlx::Error> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let mut rows = last_per_key(rows, |c| &c.customer_id);
     // Key order: concurrent batches lock customers in the same order.
     rows.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
-    sqlx::query(
+    let done = sqlx::query(
         "INSERT INTO customers (customer_id, registration_date, country, city, age, gender,
                                 acquisition_source, segment, is_active)
          SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::int4[],
@@ -80,7 +110,12 @@ async fn upsert_customers(conn: &mut PgConnection, rows: &[Customer]) -> Result<
              registration_date = EXCLUDED.registration_date, country = EXCLUDED.country,
              city = EXCLUDED.city, age = EXCLUDED.age, gender = EXCLUDED.gender,
              acquisition_source = EXCLUDED.acquisition_source, segment = EXCLUDED.segment,
-             is_active = EXCLUDED.is_active, updated_at = now()",
+             is_active = EXCLUDED.is_active, updated_at = now()
+         WHERE (customers.registration_date, customers.country, customers.city, customers.age,
+                customers.gender, customers.acquisition_source, customers.segment, customers.is_active)
+               IS DISTINCT FROM
+               (EXCLUDED.registration_date, EXCLUDED.country, EXCLUDED.city, EXCLUDED.age,
+                EXCLUDED.gender, EXCLUDED.acquisition_source, EXCLUDED.segment, EXCLUDED.is_active)",
     )
     .bind(
         rows.iter()
@@ -101,21 +136,25 @@ async fn upsert_customers(conn: &mut PgConnection, rows: &[Customer]) -> Result<
     .bind(rows.iter().map(|r| r.is_active).collect::<Vec<_>>())
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected())
 }
 
 /// A repeated transaction_id keeps the first version stored: retries are no-ops.
 /// Only the rows actually inserted (`RETURNING`) feed the rollups, so a retry
 /// never counts twice. Rollup rows are written in key order, so concurrent
 /// batches lock them in the same order and cannot deadlock each other.
+/// Returns how many customers' summaries changed (0: every row was stored
+/// already).
 async fn insert_transactions(
     conn: &mut PgConnection,
     rows: &[Transaction],
-) -> Result<(), sqlx::Error> {
+) -> Result<u64, sqlx::Error> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
-    sqlx::query(
+    // The command's count is the main INSERT's (customer_summary): at least
+    // one row exactly when some transaction was new.
+    let changed = sqlx::query(
         "WITH ins AS (
            INSERT INTO transactions (transaction_id, customer_id, transaction_date, amount,
                                      product_category, transaction_type, payment_method, is_refund)
@@ -167,7 +206,11 @@ async fn insert_transactions(
     .bind(rows.iter().map(|r| r.payment_method.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.is_refund).collect::<Vec<_>>())
     .execute(&mut *conn)
-    .await?;
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Ok(0);
+    }
     // A separate statement: it must see the totals the statement above wrote.
     sqlx::query("SELECT ltv_refresh_top_category($1)")
         .bind(distinct_customers(
@@ -175,17 +218,18 @@ async fn insert_transactions(
         ))
         .execute(conn)
         .await?;
-    Ok(())
+    Ok(changed)
 }
 
+/// Like [`insert_transactions`]: returns how many customers' summaries changed.
 async fn insert_interactions(
     conn: &mut PgConnection,
     rows: &[Interaction],
-) -> Result<(), sqlx::Error> {
+) -> Result<u64, sqlx::Error> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
-    sqlx::query(
+    let changed = sqlx::query(
         "WITH ins AS (
            INSERT INTO customer_interactions (interaction_id, customer_id, interaction_date,
                                               interaction_type, channel, duration_seconds,
@@ -232,14 +276,18 @@ async fn insert_interactions(
     .bind(rows.iter().map(|r| r.duration_seconds).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.satisfaction_score).collect::<Vec<_>>())
     .execute(&mut *conn)
-    .await?;
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Ok(0);
+    }
     sqlx::query("SELECT ltv_refresh_primary_channel($1)")
         .bind(distinct_customers(
             rows.iter().map(|r| r.customer_id.as_str()),
         ))
         .execute(conn)
         .await?;
-    Ok(())
+    Ok(changed)
 }
 
 /// The batch's customer ids, each once, sorted (a stable lock order).

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
+use sha2::Digest;
 
 use super::bind::BindValue;
 use super::cond::{self, Env};
@@ -24,6 +25,9 @@ pub struct Pipe {
     nodes: Vec<PipeNode>,
     endpoint: usize,
     params: Vec<ParamDecl>,
+    /// SHA-256 of the file's text: a changed file (after a reload) gives
+    /// different ETags and cache keys (src/cache/answers.rs).
+    source_hash: [u8; 32],
 }
 
 #[derive(Debug, Clone)]
@@ -73,11 +77,16 @@ impl Pipe {
             nodes,
             endpoint: file.endpoint,
             params,
+            source_hash: sha2::Sha256::digest(text.as_bytes()).into(),
         })
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    pub fn source_hash(&self) -> &[u8; 32] {
+        &self.source_hash
     }
 
     pub fn description(&self) -> Option<&str> {

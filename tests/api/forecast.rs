@@ -406,3 +406,48 @@ async fn measure_forecast_at_100k_customers() {
         times[10], times[0], times[20]
     );
 }
+
+/// A fit written by another process (the CLI's `forecast fit`, here the same
+/// service the CLI uses) reaches the server by NOTIFY: the forecast pipes'
+/// ETag moves and their cached answer is not served any more.
+#[tokio::test]
+async fn a_new_fit_moves_the_forecast_pipes_etag() {
+    let app = seeded().await;
+    let path = "/v0/pipes/ltv_forecast.json?limit=5";
+    let etag = |resp: &reqwest::Response| resp.headers()["etag"].to_str().unwrap().to_string();
+    let get = || {
+        app.client
+            .get(app.url(path))
+            .bearer_auth(crate::helpers::ADMIN_TOKEN)
+            .send()
+    };
+    let first = get().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let before = etag(&first);
+    let again = get().await.unwrap();
+    assert_eq!(
+        (etag(&again), &again.headers()["x-ltv-cache"]),
+        (before.clone(), &"hit".parse().unwrap())
+    );
+
+    let config = ltv_pipes::config::Config::load_with_env(None, Vec::new()).unwrap();
+    let service = ltv_pipes::forecasting::ForecastService::new(app.pool.clone(), config.forecast);
+    service
+        .refit_current(&|_| {})
+        .await
+        .unwrap()
+        .expect("a fit");
+    let started = Instant::now();
+    loop {
+        let resp = get().await.unwrap();
+        if etag(&resp) != before {
+            assert_eq!(resp.headers()["x-ltv-cache"], "miss");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the ETag did not move within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

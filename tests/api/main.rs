@@ -14,4 +14,5 @@ mod fast_paths;
 mod forecast;
 mod operations;
 mod pipes;
+mod polling;
 mod validation;
