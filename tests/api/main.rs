@@ -8,6 +8,7 @@ mod bulk;
 mod clv_golden;
 mod clv_params;
 mod clv_reference;
+mod demo;
 mod durability;
 mod events;
 mod fast_paths;
