@@ -27,6 +27,13 @@ pub struct BgNbdParams {
 /// evaluated at a ± A_NUDGE and averaged (error O(A_NUDGE²) ~ 1e-10).
 const A_SINGULAR: f64 = 1e-7;
 const A_NUDGE: f64 = 1e-5;
+/// Beyond this a + b + x the dropout Beta(a, b + x) is so concentrated (sd of
+/// p below 1% of its mean) that the 2F1 parameters, which grow with a and b,
+/// would need millions of series terms; the expectation over p is then taken
+/// by a second-order expansion around its mean instead (relative error of
+/// order (1/(a+b+x))², below 1e-8 here). Fits reach such values when the data
+/// say "everyone drops out with the same probability" (a, b → ∞, a/(a+b) fixed).
+const CONCENTRATED_BETA: f64 = 1e4;
 
 impl BgNbdParams {
     /// Checked constructor: all four finite and > 0.
@@ -135,6 +142,9 @@ impl BgNbdParams {
         if t == 0.0 {
             return Ok(0.0);
         }
+        if a + self.b + xf > CONCENTRATED_BETA {
+            return Ok(self.expected_if_alive_concentrated(a, t, xf, big_t));
+        }
         let Self { r, alpha, b, .. } = *self;
         let z = t / (alpha + big_t + t);
         let ln_1mz = -(t / (alpha + big_t)).ln_1p();
@@ -162,6 +172,27 @@ impl BgNbdParams {
     }
 }
 
+impl BgNbdParams {
+    /// E[Y(t) | alive] = E_p[g(p)], g(p) = (1 − (1 + p·u)^(−k)) / p with
+    /// u = t/(α+T), k = r + x and p ~ Beta(a, b + x) (given p, the purchase
+    /// rate λ ~ Gamma(r + x, α + T) of a live customer makes E[(1 − e^(−λpt))/p]
+    /// exactly g(p)). For a concentrated Beta: g(m) + ½·g''(m)·Var(p).
+    fn expected_if_alive_concentrated(&self, a: f64, t: f64, xf: f64, big_t: f64) -> f64 {
+        let n = a + self.b + xf;
+        let m = a / n;
+        let var = m * (1.0 - m) / (n + 1.0);
+        let u = t / (self.alpha + big_t);
+        let k = self.r + xf;
+        let q = (m * u).ln_1p(); // ln(1 + m·u)
+        let h = -(-k * q).exp_m1(); // 1 − (1 + mu)^(−k)
+        let h1 = k * u * (-(k + 1.0) * q).exp();
+        let h2 = -k * (k + 1.0) * u * u * (-(k + 2.0) * q).exp();
+        let g = h / m;
+        let g2 = h2 / m - 2.0 * h1 / (m * m) + 2.0 * h / (m * m * m);
+        g + 0.5 * g2 * var
+    }
+}
+
 /// A prediction horizon: finite and >= 0.
 fn horizon(t: f64) -> Result<()> {
     finite("t", t)?;
@@ -181,5 +212,54 @@ pub(crate) fn finite_output(v: f64) -> Result<f64> {
         Err(ForecastError::NonFiniteResult(format!(
             "prediction evaluated to {v}"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(a: f64, b: f64) -> BgNbdParams {
+        BgNbdParams {
+            r: 0.6,
+            alpha: 12.0,
+            a,
+            b,
+        }
+    }
+
+    /// Where the exact 2F1 path still converges, the expansion agrees with it.
+    #[test]
+    fn the_concentrated_expansion_agrees_with_the_exact_formula() {
+        let p = params(2_500.0, 5_000.0);
+        for (x, t_x, big_t) in [(0u32, 0.0, 100.0), (3, 80.0, 100.0), (12, 300.0, 400.0)] {
+            for t in [30.0, 365.0, 1_095.0] {
+                let exact = p.expected_if_alive(p.a, t, x as f64, big_t).unwrap();
+                let approx = p.expected_if_alive_concentrated(p.a, t, x as f64, big_t);
+                let rel = (approx - exact).abs() / exact;
+                assert!(
+                    rel < 1e-6,
+                    "x={x} t_x={t_x} T={big_t} t={t}: {approx} vs {exact}"
+                );
+            }
+        }
+    }
+
+    /// A fit with a, b in the millions (p is a point mass) predicts finitely
+    /// (the 2F1 series would need millions of terms) and as the fixed-p model does.
+    #[test]
+    fn huge_beta_parameters_predict_like_a_fixed_dropout() {
+        let p = params(4.7e6, 8.7e6);
+        for month in 1..=36 {
+            let t = month as f64 * 30.4375;
+            let e = p.conditional_expected_purchases(t, 2, 50.0, 900.0).unwrap();
+            let m = p.a / (p.a + p.b + 2.0);
+            let fixed = -(-(p.r + 2.0) * (m * t / (p.alpha + 900.0)).ln_1p()).exp_m1() / m
+                * p.p_alive(2, 50.0, 900.0).unwrap();
+            assert!(
+                (e - fixed).abs() <= 1e-6 * fixed,
+                "month {month}: {e} vs {fixed}"
+            );
+        }
     }
 }
