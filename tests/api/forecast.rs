@@ -452,3 +452,68 @@ async fn a_new_fit_moves_the_forecast_pipes_etag() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// `ltv-pipes forecast fit [--as-of]`, the built binary against a database:
+/// the parameters and diagnostics on stdout, progress on stderr, exit 0; a
+/// clear error and a failure exit code when there is nothing to fit.
+#[tokio::test]
+async fn the_cli_fits_and_prints_the_parameters() {
+    let url = crate::helpers::fresh_database().await;
+    let cli = |args: &[&str]| {
+        let dir = crate::helpers::scratch_dir("cli");
+        std::process::Command::new(env!("CARGO_BIN_EXE_ltv-pipes"))
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .env("LTV_DATA_DIR", &dir)
+            .env_remove("LTV_CONFIG")
+            .current_dir(&dir)
+            .output()
+            .expect("run ltv-pipes")
+    };
+    let empty = cli(&["forecast", "fit"]);
+    assert!(!empty.status.success());
+    let err = String::from_utf8_lossy(&empty.stderr);
+    assert!(err.contains("nothing to fit"), "{err}");
+
+    let app = TestApp::spawn_on(&url, &[]).await;
+    let (customers, transactions) = simulate();
+    assert!(app.post_events("customers", customers).await.0.is_success());
+    assert!(app
+        .post_events("transactions", transactions)
+        .await
+        .0
+        .is_success());
+    for args in [
+        &["forecast", "fit"][..],
+        &["forecast", "fit", "--as-of", "2024-06-30"][..],
+    ] {
+        let out = cli(args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{args:?}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for want in [
+            "BG/NBD:",
+            "r = ",
+            "alpha = ",
+            "Gamma-Gamma:",
+            "log-likelihood",
+            "converged:",
+            "unique histories",
+        ] {
+            assert!(
+                stdout.contains(want),
+                "{args:?} printed no '{want}': {stdout}"
+            );
+        }
+        // A progress line per step on stderr.
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("fitting"),
+            "{args:?}"
+        );
+    }
+    let fits = app.count("SELECT count(*) FROM forecast_fits").await;
+    assert!(fits >= 2, "fits stored: {fits}");
+}
