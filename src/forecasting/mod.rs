@@ -305,8 +305,9 @@ impl ForecastService {
         progress: Progress<'_>,
     ) -> Result<Option<StoredFit>, ServiceError> {
         let started = Instant::now();
-        // Counted before reading the inputs, so rows added meanwhile trigger a refit.
-        let transactions: i64 = sqlx::query_scalar("SELECT count(*) FROM transactions")
+        // Counted before reading the inputs, so rows added meanwhile trigger a
+        // refit. From the customer cube: exact, and milliseconds at 10M rows.
+        let transactions: i64 = sqlx::query_scalar("SELECT ltv_transaction_count()")
             .fetch_one(&self.pool)
             .await?;
         progress(&format!("reading the customers' histories up to {as_of}"));
@@ -576,7 +577,7 @@ impl ForecastService {
 
     /// One check of the refresher; true when it refitted.
     pub async fn refresh_once(&self) -> Result<bool, ServiceError> {
-        let transactions: i64 = sqlx::query_scalar("SELECT count(*) FROM transactions")
+        let transactions: i64 = sqlx::query_scalar("SELECT ltv_transaction_count()")
             .fetch_one(&self.pool)
             .await?;
         if transactions == 0 {

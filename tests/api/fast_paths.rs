@@ -243,3 +243,27 @@ async fn the_overview_from_the_histogram_equals_the_overview_from_every_customer
         fast[0]
     );
 }
+
+#[tokio::test]
+async fn the_cube_counts_every_transaction() {
+    let app = TestApp::spawn().await;
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let customers: Vec<String> = (0..30).map(|i| customer(&mut rng, i)).collect();
+    assert!(app
+        .post_events("customers", customers.join("\n"))
+        .await
+        .0
+        .is_success());
+    // Refunds, transaction-only customers and a repeated id (a no-op).
+    let mut txs: Vec<String> = (0..200).map(|i| transaction(&mut rng, i, 30)).collect();
+    txs.push(txs[0].clone());
+    assert!(app
+        .post_events("transactions", txs.join("\n"))
+        .await
+        .0
+        .is_success());
+    assert_eq!(
+        app.count("SELECT ltv_transaction_count()").await,
+        app.count("SELECT count(*) FROM transactions").await
+    );
+}
