@@ -356,7 +356,12 @@ async fn measure_forecast_at_100k_customers() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     // The answer cache off: every call below is computed.
-    let app = TestApp::spawn_with(&[("LTV_CACHE__ENABLED", "false")]).await;
+    let app = TestApp::spawn_with(&[
+        ("LTV_CACHE__ENABLED", "false"),
+        ("LTV_DATABASE__STATEMENT_TIMEOUT_MS", "1800000"),
+        ("LTV_HTTP__REQUEST_TIMEOUT_SECS", "1800"),
+    ])
+    .await;
     sqlx::query(
         "INSERT INTO customer_day_category (customer_id, day, category, purchases, refunds, gross, refunded, first_purchase_at, last_purchase_at) \
          SELECT 'c' || i, d, '', 1, 0, round((20 + random() * 180)::numeric, 2), 0, d::timestamp AT TIME ZONE 'UTC', d::timestamp AT TIME ZONE 'UTC' \
