@@ -15,7 +15,8 @@
 //!
 //! Prints one markdown table with ratios and writes it as JSON (`--json PATH`,
 //! default target/bench-harness.json). `BENCH_DATABASE_URL=postgres://…` runs
-//! against an already loaded database instead (no load; for tuning).
+//! against an already loaded database instead (no load; for tuning);
+//! `--only pipe,pipe` and `--skip-ingest` narrow a run.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -129,6 +130,8 @@ async fn main() -> anyhow::Result<()> {
     let mut extra = vec![
         ("LTV_DATABASE__STATEMENT_TIMEOUT_MS", "900000".to_string()),
         ("LTV_CACHE__ENABLED", "false".to_string()),
+        // A plain-SQL-speed pipe can take longer than the API's 30 s default.
+        ("LTV_HTTP__REQUEST_TIMEOUT_SECS", "1800".to_string()),
     ];
     let reuse = std::env::var("BENCH_DATABASE_URL").ok();
     if let Some(url) = &reuse {
@@ -149,7 +152,14 @@ async fn main() -> anyhow::Result<()> {
     report["counts"] = counts(&server.pool).await?;
     println!("data: {}", report["counts"]);
 
-    report["ingest"] = ingest(&server, &client).await?;
+    // `--only a,b`: time only these pipes; `--skip-ingest`: no ingest part.
+    let only: Option<Vec<String>> = std::env::args()
+        .skip_while(|a| a != "--only")
+        .nth(1)
+        .map(|v| v.split(',').map(str::to_string).collect());
+    if !std::env::args().any(|a| a == "--skip-ingest") {
+        report["ingest"] = ingest(&server, &client).await?;
+    }
     sqlx::query("VACUUM ANALYZE").execute(&server.pool).await?;
     // New data just arrived: every pipe answer below is recomputed.
     report["freshness_ms"] = json!(freshness(&server, &client).await?);
@@ -157,6 +167,9 @@ async fn main() -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let baseline: std::collections::HashMap<_, _> = baselines().into_iter().collect();
     for (pipe, filtered) in CALLS {
+        if only.as_ref().is_some_and(|o| !o.iter().any(|p| p == pipe)) {
+            continue;
+        }
         let base_url = format!("{}/v0/pipes/{pipe}.json", server.base);
         let mut calls = vec![(String::from("default"), base_url.clone())];
         calls.extend(
