@@ -267,3 +267,138 @@ async fn the_cube_counts_every_transaction() {
         app.count("SELECT count(*) FROM transactions").await
     );
 }
+
+/// The RFM cube as stored (non-empty cells) against its recomputation from
+/// the profile; 0 when they agree.
+const RFM_DIFF: &str = "
+    WITH fresh AS (
+        SELECT ltv_utc_day(last_purchase_at) AS last_day, purchases, count(*)::bigint AS customers,
+               sum(gross - refunded) AS monetary
+        FROM customer_summary WHERE purchases > 0 GROUP BY 1, 2),
+    stored AS (SELECT last_day, purchases, customers, monetary FROM rfm_cube WHERE customers <> 0),
+    fresh_m AS (
+        SELECT ltv_bucket(gross - refunded) AS bucket, count(*)::bigint AS customers
+        FROM customer_summary WHERE purchases > 0 GROUP BY 1),
+    stored_m AS (SELECT bucket, customers FROM rfm_monetary WHERE customers <> 0)
+    SELECT (SELECT count(*) FROM ((TABLE fresh EXCEPT TABLE stored) UNION ALL (TABLE stored EXCEPT TABLE fresh)) x)
+         + (SELECT count(*) FROM ((TABLE fresh_m EXCEPT TABLE stored_m) UNION ALL (TABLE stored_m EXCEPT TABLE fresh_m)) y)";
+
+/// Coarse amounts (ties in monetary too), full and partial refunds (zero and
+/// negative net), purchases on few distinct days (ties in recency).
+fn rfm_transaction(rng: &mut ChaCha8Rng, id: usize, customers: usize) -> String {
+    let refund = rng.random_bool(0.15);
+    format!(
+        r#"{{"transaction_id":"r{id}","customer_id":"c{}","transaction_date":"2025-{:02}-{:02} 12:00:00","amount":{},"transaction_type":"{}"}}"#,
+        rng.random_range(0..customers + 5),
+        rng.random_range(1..=12),
+        [1, 15][rng.random_range(0..2)],
+        rng.random_range(1..40) * 5,
+        if refund { "refund" } else { "purchase" }
+    )
+}
+
+#[tokio::test]
+async fn rfm_from_the_cuts_equals_rfm_from_ranking_every_customer() {
+    // The answer cache off: the test skews tables behind the server's back.
+    let app = TestApp::spawn_with(&[("LTV_CACHE__ENABLED", "false")]).await;
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let n = 300;
+    // The general path over the same population: a window holding all time.
+    let everyone = "start_date=1900-01-01%2000:00:00";
+    let mut next_tx = 0;
+    for round in 0..3 {
+        let customers: Vec<String> = (0..n)
+            .filter(|i| round == 0 || i % 3 == round)
+            .map(|i| customer(&mut rng, i))
+            .collect();
+        let (status, body) = app.post_events("customers", customers.join("\n")).await;
+        assert!(status.is_success(), "{body}");
+        let txs: Vec<String> = (0..400)
+            .map(|_| {
+                next_tx += 1;
+                rfm_transaction(&mut rng, next_tx, n)
+            })
+            .collect();
+        let (status, body) = app.post_events("transactions", txs.join("\n")).await;
+        assert!(status.is_success(), "{body}");
+        assert_eq!(
+            app.count(RFM_DIFF).await,
+            0,
+            "RFM cube drifted in round {round}"
+        );
+
+        for query in [
+            "limit=10000",
+            "limit=7",
+            "segment_filter=At%20Risk&limit=10000",
+            "min_frequency=3&limit=10000",
+            "min_monetary=100&limit=10000",
+        ] {
+            let fast = data(&app, "customer_segmentation", query).await;
+            let general = data(
+                &app,
+                "customer_segmentation",
+                &format!("{query}&{everyone}"),
+            )
+            .await;
+            assert_eq!(
+                fast, general,
+                "customer_segmentation?{query}, round {round}"
+            );
+            assert!(fast.as_array().is_some_and(|rows| !rows.is_empty()));
+        }
+        for query in [
+            "",
+            "min_frequency=2",
+            "segment_filter=Champions",
+            "min_monetary=50",
+        ] {
+            let fast = data(&app, "customer_segmentation_summary", query).await;
+            let general = data(
+                &app,
+                "customer_segmentation_summary",
+                &format!("{query}&{everyone}"),
+            )
+            .await;
+            assert_eq!(
+                fast, general,
+                "customer_segmentation_summary?{query}, round {round}"
+            );
+            assert!(fast.as_array().is_some_and(|rows| !rows.is_empty()));
+        }
+    }
+    // Scores use every dimension's full range on this data.
+    let all = data(&app, "customer_segmentation", "limit=10000").await;
+    for score in ["r_score", "f_score", "m_score"] {
+        let mut seen: Vec<i64> = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[score].as_i64().unwrap())
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen, vec![1, 2, 3, 4, 5], "{score}");
+    }
+    // And the default calls really read the RFM tables: skew them and the
+    // answers move.
+    sqlx::query("UPDATE rfm_cube SET customers = customers + 50 WHERE purchases = 1")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let skewed = data(&app, "customer_segmentation_summary", "").await;
+    let general = data(&app, "customer_segmentation_summary", everyone).await;
+    assert_ne!(skewed, general, "the summary did not read rfm_cube");
+    sqlx::query("UPDATE rfm_monetary SET customers = customers + 50 WHERE bucket = (SELECT min(bucket) FROM rfm_monetary WHERE customers > 0)")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let skewed = data(&app, "customer_segmentation", "limit=10000").await;
+    let general = data(
+        &app,
+        "customer_segmentation",
+        &format!("limit=10000&{everyone}"),
+    )
+    .await;
+    assert_ne!(skewed, general, "segmentation did not read the cuts");
+}
