@@ -402,3 +402,149 @@ async fn rfm_from_the_cuts_equals_rfm_from_ranking_every_customer() {
     .await;
     assert_ne!(skewed, general, "segmentation did not read the cuts");
 }
+
+/// The factor tables as stored against their recomputation from the
+/// profile; 0 when they agree.
+const FACTOR_DIFF: &str = "
+    WITH fresh AS (
+        SELECT f.factor, f.value, count(*)::bigint AS customers, sum(s.gross - s.refunded) AS ltv,
+               sum(s.purchases)::bigint AS purchases, sum(s.gross) AS gross,
+               sum(s.interactions)::bigint AS interactions, sum(s.satisfaction_sum)::bigint AS satisfaction_sum,
+               sum(s.satisfaction_n)::bigint AS satisfaction_n
+        FROM customer_summary s, ltv_factor_values(s) f GROUP BY 1, 2),
+    stored AS (SELECT factor, value, customers, ltv, purchases, gross, interactions, satisfaction_sum,
+                      satisfaction_n FROM factor_cube WHERE customers <> 0),
+    fresh_h AS (
+        SELECT f.factor, f.value, ltv_bucket(s.gross - s.refunded) AS bucket, count(*)::bigint AS customers
+        FROM customer_summary s, ltv_factor_values(s) f GROUP BY 1, 2, 3),
+    stored_h AS (SELECT factor, value, bucket, customers FROM factor_histogram WHERE customers <> 0),
+    fresh_c AS (
+        SELECT m.metric, count(*)::bigint AS n, sum(m.x) AS sx, sum(s.gross - s.refunded) AS sy,
+               sum(m.x * m.x) AS sxx, sum((s.gross - s.refunded) ^ 2) AS syy,
+               sum(m.x * (s.gross - s.refunded)) AS sxy
+        FROM customer_summary s, ltv_factor_metrics(s) m GROUP BY 1),
+    stored_c AS (SELECT metric, n, sx, sy, sxx, syy, sxy FROM factor_correlation WHERE n <> 0)
+    SELECT (SELECT count(*) FROM ((TABLE fresh EXCEPT TABLE stored) UNION ALL (TABLE stored EXCEPT TABLE fresh)) x)
+         + (SELECT count(*) FROM ((TABLE fresh_h EXCEPT TABLE stored_h) UNION ALL (TABLE stored_h EXCEPT TABLE fresh_h)) y)
+         + (SELECT count(*) FROM ((TABLE fresh_c EXCEPT TABLE stored_c) UNION ALL (TABLE stored_c EXCEPT TABLE fresh_c)) z)";
+
+fn factor_customer(rng: &mut ChaCha8Rng, id: usize) -> String {
+    let age = match rng.random_range(0..10) {
+        0 => "null".to_string(),
+        _ => rng.random_range(16..80).to_string(),
+    };
+    format!(
+        r#"{{"customer_id":"c{id}","registration_date":"2024-{:02}-15 10:00:00","country":"{}","segment":"{}","acquisition_source":"{}","gender":"{}","age":{age}}}"#,
+        rng.random_range(1..=12),
+        ["US", "DE", "FR"][rng.random_range(0..3)],
+        ["basic", "vip"][rng.random_range(0..2)],
+        ["ads", "organic"][rng.random_range(0..2)],
+        ["female", "male"][rng.random_range(0..2)],
+    )
+}
+
+fn interaction(rng: &mut ChaCha8Rng, id: usize, customers: usize) -> String {
+    let satisfaction = match rng.random_range(0..3) {
+        0 => "null".to_string(),
+        _ => rng.random_range(1..=5).to_string(),
+    };
+    format!(
+        r#"{{"interaction_id":"i{id}","customer_id":"c{}","interaction_date":"2025-{:02}-10 09:00:00","interaction_type":"{}","channel":"{}","satisfaction_score":{satisfaction}}}"#,
+        rng.random_range(0..customers),
+        rng.random_range(1..=12),
+        ["support_call", "visit"][rng.random_range(0..2)],
+        ["email", "phone", "chat"][rng.random_range(0..3)],
+    )
+}
+
+#[tokio::test]
+async fn influencing_factors_from_the_factor_tables_equal_the_pass_over_every_customer() {
+    // The answer cache off: the test skews tables behind the server's back.
+    let app = TestApp::spawn_with(&[("LTV_CACHE__ENABLED", "false")]).await;
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let n = 240;
+    // The general path over the same population: a window holding everyone.
+    let everyone = "start_date=1900-01-01%2000:00:00";
+    let (mut next_tx, mut next_i) = (0, 0);
+    for round in 0..3 {
+        let customers: Vec<String> = (0..n)
+            .filter(|i| round == 0 || i % 3 == round)
+            .map(|i| factor_customer(&mut rng, i))
+            .collect();
+        let (status, body) = app.post_events("customers", customers.join("\n")).await;
+        assert!(status.is_success(), "{body}");
+        let txs: Vec<String> = (0..300)
+            .map(|_| {
+                next_tx += 1;
+                rfm_transaction(&mut rng, next_tx, n)
+            })
+            .collect();
+        let (status, body) = app.post_events("transactions", txs.join("\n")).await;
+        assert!(status.is_success(), "{body}");
+        let interactions: Vec<String> = (0..200)
+            .map(|_| {
+                next_i += 1;
+                interaction(&mut rng, next_i, n)
+            })
+            .collect();
+        let (status, body) = app
+            .post_events("customer_interactions", interactions.join("\n"))
+            .await;
+        assert!(status.is_success(), "{body}");
+        assert_eq!(
+            app.count(FACTOR_DIFF).await,
+            0,
+            "factor tables drifted in round {round}"
+        );
+
+        for query in [
+            "",
+            "min_customers=1",
+            "factor=top_category&min_customers=1",
+            "factor=correlation",
+            "factor=age_band&min_customers=3",
+        ] {
+            let fast = data(&app, "ltv_influencing_factors", query).await;
+            let general = data(
+                &app,
+                "ltv_influencing_factors",
+                &format!("{query}&{everyone}"),
+            )
+            .await;
+            assert_eq!(
+                fast, general,
+                "ltv_influencing_factors?{query}, round {round}"
+            );
+            assert!(fast.as_array().is_some_and(|rows| !rows.is_empty()));
+        }
+    }
+    // And the default call really reads the factor tables: skew them and the
+    // answer moves.
+    sqlx::query("UPDATE factor_correlation SET sxy = sxy + 1000000 WHERE metric = 1")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let skewed = data(&app, "ltv_influencing_factors", "factor=correlation").await;
+    let general = data(
+        &app,
+        "ltv_influencing_factors",
+        &format!("factor=correlation&{everyone}"),
+    )
+    .await;
+    assert_ne!(
+        skewed, general,
+        "correlations did not read factor_correlation"
+    );
+    sqlx::query("UPDATE factor_cube SET customers = customers + 7 WHERE factor = 3")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let skewed = data(&app, "ltv_influencing_factors", "factor=country").await;
+    let general = data(
+        &app,
+        "ltv_influencing_factors",
+        &format!("factor=country&{everyone}"),
+    )
+    .await;
+    assert_ne!(skewed, general, "groups did not read factor_cube");
+}

@@ -1,0 +1,307 @@
+-- Influencing factors for the latest data without a pass over every customer.
+-- The population is the known customers (a registration); each has exactly
+-- one value per factor (ltv_factor_values). Kept by statement-level triggers
+-- on customer_summary, like customer_cube:
+--
+--   factor_cube         per factor value: customers and the sums the pipe's
+--                       averages and shares divide (a few dozen rows);
+--   factor_histogram    per factor value and ltv_bucket: customers, so an
+--                       exact median is one bucket's index range scan (as
+--                       ltv_histogram_median does for the whole population);
+--   factor_correlation  per metric: n and the sums of x, y, x², y², xy that
+--                       Pearson's r needs (y = ltv).
+--
+-- Tenure is as_of - registration day: r against it is minus r against the
+-- registration day, which does not move with as_of, so that is what is kept.
+
+-- The pipe's factors of a profile (none without a registration), in the
+-- pipe's order.
+CREATE FUNCTION ltv_factor_values(s customer_summary)
+RETURNS TABLE (factor smallint, value text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT f.factor, f.value
+  FROM (VALUES
+      (1::smallint, coalesce(s.acquisition_source, 'unknown')),
+      (2::smallint, coalesce(s.segment, 'unknown')),
+      (3::smallint, coalesce(s.country, 'unknown')),
+      (4::smallint, coalesce(s.gender, 'unknown')),
+      (5::smallint, CASE
+           WHEN s.age IS NULL THEN 'unknown'
+           WHEN s.age < 18 THEN '<18'
+           WHEN s.age <= 24 THEN '18-24'
+           WHEN s.age <= 34 THEN '25-34'
+           WHEN s.age <= 44 THEN '35-44'
+           WHEN s.age <= 54 THEN '45-54'
+           WHEN s.age <= 64 THEN '55-64'
+           ELSE '65+' END),
+      (6::smallint, coalesce(CASE WHEN s.primary_channel = '' THEN 'unknown' ELSE s.primary_channel END, 'none')),
+      (7::smallint, coalesce(CASE WHEN s.top_category = '' THEN 'unknown' ELSE s.top_category END, 'none'))
+  ) AS f(factor, value)
+  WHERE s.registration_date IS NOT NULL
+$$;
+
+-- One factor's value of a profile (null without a registration): the row of
+-- ltv_factor_values for that factor, as a filter a bucket scan can apply to
+-- each customer without building all seven.
+CREATE FUNCTION ltv_factor_value(f smallint, s customer_summary) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT CASE WHEN s.registration_date IS NULL THEN NULL
+              WHEN f = 1 THEN coalesce(s.acquisition_source, 'unknown')
+              WHEN f = 2 THEN coalesce(s.segment, 'unknown')
+              WHEN f = 3 THEN coalesce(s.country, 'unknown')
+              WHEN f = 4 THEN coalesce(s.gender, 'unknown')
+              WHEN f = 5 THEN CASE
+                   WHEN s.age IS NULL THEN 'unknown'
+                   WHEN s.age < 18 THEN '<18'
+                   WHEN s.age <= 24 THEN '18-24'
+                   WHEN s.age <= 34 THEN '25-34'
+                   WHEN s.age <= 44 THEN '35-44'
+                   WHEN s.age <= 54 THEN '45-54'
+                   WHEN s.age <= 64 THEN '55-64'
+                   ELSE '65+' END
+              WHEN f = 6 THEN coalesce(CASE WHEN s.primary_channel = '' THEN 'unknown' ELSE s.primary_channel END, 'none')
+              WHEN f = 7 THEN coalesce(CASE WHEN s.top_category = '' THEN 'unknown' ELSE s.top_category END, 'none')
+         END
+$$;
+
+CREATE FUNCTION ltv_factor_name(factor smallint) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT (ARRAY['acquisition_source', 'segment', 'country', 'gender', 'age_band',
+                'primary_channel', 'top_category'])[factor]
+$$;
+
+-- The correlation metrics of a profile: (metric, x) where x is known;
+-- metric 5 is the registration day (see above). y is the profile's ltv.
+CREATE FUNCTION ltv_factor_metrics(s customer_summary)
+RETURNS TABLE (metric smallint, x numeric)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT m.metric, m.x
+  FROM (VALUES
+      (1::smallint, s.age::numeric),
+      (2::smallint, s.interactions::numeric),
+      (3::smallint, s.support_contacts::numeric),
+      (4::smallint, s.satisfaction_sum::numeric / nullif(s.satisfaction_n, 0)),
+      (5::smallint, (ltv_utc_day(s.registration_date) - date '2000-01-01')::numeric)
+  ) AS m(metric, x)
+  WHERE s.registration_date IS NOT NULL AND m.x IS NOT NULL
+$$;
+
+CREATE TABLE factor_cube (
+    factor           smallint NOT NULL,
+    value            text     NOT NULL,
+    customers        bigint   NOT NULL,
+    ltv              numeric  NOT NULL,
+    purchases        bigint   NOT NULL,
+    gross            numeric  NOT NULL,
+    interactions     bigint   NOT NULL,
+    satisfaction_sum bigint   NOT NULL,
+    satisfaction_n   bigint   NOT NULL,
+    PRIMARY KEY (factor, value)
+);
+
+CREATE TABLE factor_histogram (
+    factor    smallint NOT NULL,
+    value     text     NOT NULL,
+    bucket    integer  NOT NULL,  -- ltv_bucket(gross - refunded)
+    customers bigint   NOT NULL,
+    PRIMARY KEY (factor, value, bucket)
+);
+
+CREATE TABLE factor_correlation (
+    metric smallint PRIMARY KEY,
+    n      bigint   NOT NULL,
+    sx     numeric  NOT NULL,
+    sy     numeric  NOT NULL,
+    sxx    numeric  NOT NULL,
+    syy    numeric  NOT NULL,
+    sxy    numeric  NOT NULL
+);
+
+-- The statement-level trigger's rows, flattened per profile: a transition
+-- table's whole row cannot go through a UNION, so each branch applies the
+-- functions to its own rows. `cols` and `joins` are written over the alias r.
+CREATE FUNCTION ltv_factor_source(op text, cols text, joins text) RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+  SELECT 'SELECT 1 AS sign, ' || replace(cols, 'r.', 'n.') || ' FROM new_rows n, '
+         || replace(replace(joins, '(r)', '(n)'), 'r.', 'n.') || ' WHERE n.registration_date IS NOT NULL'
+         || CASE WHEN op = 'INSERT' THEN '' ELSE
+            ' UNION ALL SELECT -1, ' || replace(cols, 'r.', 'o.') || ' FROM old_rows o, '
+            || replace(replace(joins, '(r)', '(o)'), 'r.', 'o.') || ' WHERE o.registration_date IS NOT NULL' END
+$$;
+
+CREATE FUNCTION ltv_factor_apply() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    -- Known profiles only; an UPDATE subtracts the old rows. Profiles whose
+    -- contribution did not change cancel out and touch nothing. Key order:
+    -- concurrent writers lock rows in the same order.
+    EXECUTE 'INSERT INTO factor_cube AS c
+             SELECT d.factor, d.value, sum(d.sign), sum(d.sign * d.ltv), sum(d.sign * d.purchases),
+                    sum(d.sign * d.gross), sum(d.sign * d.interactions), sum(d.sign * d.satisfaction_sum),
+                    sum(d.sign * d.satisfaction_n)
+             FROM (' || ltv_factor_source(TG_OP,
+                 'f.factor, f.value, r.gross - r.refunded AS ltv, r.purchases, r.gross, r.interactions,
+                  r.satisfaction_sum, r.satisfaction_n',
+                 'ltv_factor_values(r) f') || ') d
+             GROUP BY 1, 2
+             HAVING sum(d.sign) <> 0 OR sum(d.sign * d.ltv) <> 0 OR sum(d.sign * d.purchases) <> 0
+                 OR sum(d.sign * d.gross) <> 0 OR sum(d.sign * d.interactions) <> 0
+                 OR sum(d.sign * d.satisfaction_sum) <> 0 OR sum(d.sign * d.satisfaction_n) <> 0
+             ORDER BY 1, 2
+             ON CONFLICT (factor, value) DO UPDATE SET
+                 customers = c.customers + EXCLUDED.customers, ltv = c.ltv + EXCLUDED.ltv,
+                 purchases = c.purchases + EXCLUDED.purchases, gross = c.gross + EXCLUDED.gross,
+                 interactions = c.interactions + EXCLUDED.interactions,
+                 satisfaction_sum = c.satisfaction_sum + EXCLUDED.satisfaction_sum,
+                 satisfaction_n = c.satisfaction_n + EXCLUDED.satisfaction_n';
+    -- The bucket (a numeric logarithm) once per profile, not once per factor.
+    EXECUTE 'INSERT INTO factor_histogram AS h
+             SELECT d.factor, d.value, d.bucket, sum(d.sign)
+             FROM (' || ltv_factor_source(TG_OP, 'f.factor, f.value, b.bucket',
+                 'LATERAL (SELECT ltv_bucket(r.gross - r.refunded) AS bucket OFFSET 0) b, ltv_factor_values(r) f')
+             || ') d
+             GROUP BY 1, 2, 3
+             HAVING sum(d.sign) <> 0
+             ORDER BY 1, 2, 3
+             ON CONFLICT (factor, value, bucket) DO UPDATE SET customers = h.customers + EXCLUDED.customers';
+    EXECUTE 'INSERT INTO factor_correlation AS c
+             SELECT d.metric, sum(d.sign), sum(d.sign * d.x), sum(d.sign * d.y), sum(d.sign * d.x * d.x),
+                    sum(d.sign * d.y * d.y), sum(d.sign * d.x * d.y)
+             FROM (' || ltv_factor_source(TG_OP, 'm.metric, m.x, r.gross - r.refunded AS y',
+                 'ltv_factor_metrics(r) m') || ') d
+             GROUP BY 1
+             HAVING sum(d.sign) <> 0 OR sum(d.sign * d.x) <> 0 OR sum(d.sign * d.y) <> 0
+                 OR sum(d.sign * d.x * d.x) <> 0 OR sum(d.sign * d.y * d.y) <> 0
+                 OR sum(d.sign * d.x * d.y) <> 0
+             ORDER BY 1
+             ON CONFLICT (metric) DO UPDATE SET
+                 n = c.n + EXCLUDED.n, sx = c.sx + EXCLUDED.sx, sy = c.sy + EXCLUDED.sy,
+                 sxx = c.sxx + EXCLUDED.sxx, syy = c.syy + EXCLUDED.syy, sxy = c.sxy + EXCLUDED.sxy';
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER customer_summary_factor_insert AFTER INSERT ON customer_summary
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ltv_factor_apply();
+CREATE TRIGGER customer_summary_factor_update AFTER UPDATE ON customer_summary
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ltv_factor_apply();
+
+-- Profiles stored before this migration.
+INSERT INTO factor_cube
+SELECT f.factor, f.value, count(*), sum(s.gross - s.refunded), sum(s.purchases), sum(s.gross),
+       sum(s.interactions), sum(s.satisfaction_sum), sum(s.satisfaction_n)
+FROM customer_summary s, ltv_factor_values(s) f
+GROUP BY 1, 2;
+INSERT INTO factor_histogram
+SELECT f.factor, f.value, b.bucket, count(*)
+FROM customer_summary s, LATERAL (SELECT ltv_bucket(s.gross - s.refunded) AS bucket) b, ltv_factor_values(s) f
+GROUP BY 1, 2, 3;
+INSERT INTO factor_correlation
+SELECT m.metric, count(*), sum(m.x), sum(s.gross - s.refunded), sum(m.x * m.x),
+       sum((s.gross - s.refunded) * (s.gross - s.refunded)), sum(m.x * (s.gross - s.refunded))
+FROM customer_summary s, ltv_factor_metrics(s) m
+GROUP BY 1;
+
+-- True when the factor tables answer as_of: the cube does (no transaction or
+-- registration after it) and no interaction is dated after it either.
+CREATE FUNCTION ltv_factors_answer(as_of date) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT ltv_cube_answers(as_of) AND as_of >= coalesce(ltv_max_interaction_day(), '-infinity'::date)
+$$;
+
+-- Pearson's r from the sums; null below 2 values or without variance. Both
+-- paths of the pipe use it, so they agree to the last digit.
+CREATE FUNCTION ltv_pearson(n bigint, sx numeric, sy numeric, sxx numeric, syy numeric, sxy numeric)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT CASE WHEN n < 2 OR (n * sxx - sx * sx) <= 0 OR (n * syy - sy * sy) <= 0 THEN NULL
+              ELSE (n * sxy - sx * sy) / sqrt((n * sxx - sx * sx) * (n * syy - sy * sy)) END
+$$;
+
+-- The exact median LTV of the n known profiles with this factor value: the
+-- mean of the ((n+1)/2)-th and ((n+2)/2)-th smallest (as ltv_median). The
+-- histogram finds the bucket of the lower one; an index scan of that bucket
+-- in LTV order, keeping the factor value's customers, stops at the wanted
+-- rank (and reads the upper one too when it is in the same bucket). Bitmap
+-- scans are off here: they would read and sort the whole bucket.
+CREATE FUNCTION ltv_factor_median(f_factor smallint, f_value text, n bigint) RETURNS numeric
+LANGUAGE plpgsql STABLE
+SET enable_bitmapscan = off
+AS $$
+DECLARE
+    k1 bigint := (n + 1) / 2;
+    k2 bigint := (n + 2) / 2;
+    b integer;
+    before bigint;
+    in_bucket bigint;
+    v numeric[];
+BEGIN
+    IF n < 1 THEN
+        RETURN NULL;
+    END IF;
+    SELECT x.bucket, x.cum - x.customers, x.customers INTO b, before, in_bucket
+    FROM (SELECT h.bucket, h.customers, sum(h.customers) OVER (ORDER BY h.bucket) AS cum
+          FROM factor_histogram h
+          WHERE h.factor = f_factor AND h.value = f_value AND h.customers <> 0) x
+    WHERE x.cum >= k1
+    ORDER BY x.bucket
+    LIMIT 1;
+    IF b IS NULL THEN
+        RETURN NULL;
+    ELSIF k2 - before > in_bucket THEN
+        -- The upper middle value opens the next bucket.
+        RETURN (ltv_factor_kth(f_factor, f_value, k1) + ltv_factor_kth(f_factor, f_value, k2)) / 2;
+    ELSIF b = 0 THEN
+        RETURN 0;  -- bucket 0 holds exactly the zeros
+    END IF;
+    SELECT array_agg(t.v ORDER BY t.v) INTO v
+    FROM (SELECT s.gross - s.refunded AS v
+          FROM customer_summary s
+          WHERE ltv_bucket(s.gross - s.refunded) = b AND ltv_factor_value(f_factor, s) = f_value
+          ORDER BY s.gross - s.refunded
+          OFFSET k1 - before - 1 LIMIT k2 - k1 + 1) t;
+    RETURN (v[1] + v[cardinality(v)]) / 2;
+END
+$$;
+
+-- The k-th smallest LTV (1-based) of the known profiles with this factor
+-- value; null when there are fewer than k.
+CREATE FUNCTION ltv_factor_kth(f_factor smallint, f_value text, k bigint) RETURNS numeric
+LANGUAGE plpgsql STABLE
+SET enable_bitmapscan = off
+AS $$
+DECLARE
+    b integer;
+    before bigint;
+    v numeric;
+BEGIN
+    SELECT x.bucket, x.cum - x.customers INTO b, before
+    FROM (SELECT h.bucket, h.customers, sum(h.customers) OVER (ORDER BY h.bucket) AS cum
+          FROM factor_histogram h
+          WHERE h.factor = f_factor AND h.value = f_value AND h.customers <> 0) x
+    WHERE x.cum >= k
+    ORDER BY x.bucket
+    LIMIT 1;
+    IF b IS NULL THEN
+        RETURN NULL;
+    ELSIF b = 0 THEN
+        RETURN 0;
+    END IF;
+    SELECT s.gross - s.refunded INTO v
+    FROM customer_summary s
+    WHERE ltv_bucket(s.gross - s.refunded) = b AND ltv_factor_value(f_factor, s) = f_value
+    ORDER BY s.gross - s.refunded
+    OFFSET k - before - 1 LIMIT 1;
+    RETURN v;
+END
+$$;
