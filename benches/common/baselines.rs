@@ -98,6 +98,23 @@ pub fn baselines() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            // Plain SQL cannot fit BG/NBD; its part of the question is the
+            // model's inputs per customer (METRICS.md "Forecast"), which every
+            // forecast needs, summed so the client does not fetch 1M rows.
+            "ltv_forecast",
+            format!(
+                "SELECT count(*), sum(frequency), sum(recency), sum(t), sum(monetary_value)
+                 FROM (SELECT customer_id, count(*) - 1 AS frequency, max(day) - min(day) AS recency,
+                              ($1::timestamptz AT TIME ZONE 'UTC')::date - 1 - min(day) AS t,
+                              CASE WHEN count(*) > 1 THEN (sum(net) - (array_agg(net ORDER BY day))[1]) / (count(*) - 1)
+                                   ELSE 0 END AS monetary_value
+                       FROM (SELECT customer_id, (transaction_date AT TIME ZONE 'UTC')::date AS day,
+                                    sum(CASE WHEN r THEN -amount ELSE amount END) AS net
+                             FROM ({RAW_TX}) x GROUP BY 1, 2 HAVING bool_or(NOT r)) d
+                       GROUP BY customer_id) i"
+            ),
+        ),
+        (
             "ltv_overview",
             format!(
                 "SELECT count(*), count(*) FILTER (WHERE purchases > 0), count(*) FILTER (WHERE is_active = 1), sum(ltv), avg(ltv),

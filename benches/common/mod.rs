@@ -17,17 +17,25 @@ pub struct Server {
     pub pool: sqlx::PgPool,
     stop: tokio::sync::oneshot::Sender<()>,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _dir: tempfile::TempDir,
+    /// The cluster's directory: removed on drop unless `BENCH_DATA_DIR` chose it.
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
     /// Starts the app with its own embedded cluster; `extra` are env-style settings.
     pub async fn start(extra: &[(&str, String)]) -> anyhow::Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("ltv-bench-")
-            .tempdir_in("/tmp")?;
+        let (dir, path) = match std::env::var("BENCH_DATA_DIR") {
+            Ok(kept) => (None, std::path::PathBuf::from(kept)),
+            Err(_) => {
+                let dir = tempfile::Builder::new()
+                    .prefix("ltv-bench-")
+                    .tempdir_in("/tmp")?;
+                let path = dir.path().to_path_buf();
+                (Some(dir), path)
+            }
+        };
         let mut env = vec![
-            ("LTV_DATA_DIR".to_string(), dir.path().display().to_string()),
+            ("LTV_DATA_DIR".to_string(), path.display().to_string()),
             ("LTV_LISTEN".into(), "127.0.0.1:0".into()),
             ("LTV_AUTH__ADMIN_TOKEN".into(), TOKEN.into()),
             ("LTV_DATABASE__MAX_CONNECTIONS".into(), "16".into()),
