@@ -63,7 +63,11 @@ fn simulate() -> (String, String) {
 }
 
 async fn seeded() -> TestApp {
-    let app = TestApp::spawn_with(&[("LTV_FORECAST__REFIT_INTERVAL_SECS", "1")]).await;
+    seeded_with(&[("LTV_FORECAST__REFIT_INTERVAL_SECS", "1")]).await
+}
+
+async fn seeded_with(settings: &[(&str, &str)]) -> TestApp {
+    let app = TestApp::spawn_with(settings).await;
     let (customers, transactions) = simulate();
     let (status, body) = app.post_events("customers", customers).await;
     assert!(status.is_success(), "{body}");
@@ -221,6 +225,95 @@ async fn ltv_forecast_serves_the_fitted_models() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// The default page (an index range scan tiered against the fit's stored
+/// cuts) against the same page ranked over every customer (`min_transactions=0`
+/// keeps everybody but takes the general path), whole rows compared.
+async fn assert_default_page_is_the_ranked_page(app: &TestApp, limit: usize) {
+    let (status, fast) = app
+        .get(&format!("/v0/pipes/ltv_forecast.json?limit={limit}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{fast}");
+    let (status, ranked) = app
+        .get(&format!(
+            "/v0/pipes/ltv_forecast.json?limit={limit}&min_transactions=0"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ranked}");
+    assert!(!rows(&fast).is_empty());
+    assert_eq!(rows(&fast).len(), rows(&ranked).len());
+    for (i, (a, b)) in rows(&fast).iter().zip(rows(&ranked)).enumerate() {
+        assert_eq!(a, b, "row {i} differs (limit {limit})");
+    }
+}
+
+#[tokio::test]
+async fn the_default_page_from_the_stored_cuts_equals_ranking_every_customer() {
+    // No answer cache: the settings below change under the same URLs.
+    let app = seeded_with(&[("LTV_CACHE__ENABLED", "false")]).await;
+    // Thirty customers with the same history: one predicted value, 30 ties.
+    let twins: String = (0..30)
+        .map(|i| format!("{{\"transaction_id\":\"twin{i}\",\"customer_id\":\"twin{i:02}\",\"transaction_date\":\"2024-08-01 12:00:00\",\"amount\":40}}\n"))
+        .collect();
+    let (status, body) = app.post_events("transactions", twins).await;
+    assert!(status.is_success(), "{body}");
+
+    assert_default_page_is_the_ranked_page(&app, 100).await;
+    let ready = || async {
+        sqlx::query_scalar::<_, bool>("SELECT ltv_forecast_default_ready(NULL)")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    assert!(
+        ready().await,
+        "the fit's cuts were stored with its predictions"
+    );
+    // Every customer: all four tiers.
+    assert_default_page_is_the_ranked_page(&app, 10_000).await;
+    let (_, all) = app.get("/v0/pipes/ltv_forecast.json?limit=10000").await;
+    assert_eq!(rows(&all).len(), CUSTOMERS + 30);
+    for tier in ["Platinum", "Gold", "Silver", "Bronze"] {
+        assert!(rows(&all).iter().any(|r| r["clv_tier"] == tier), "{tier}");
+    }
+
+    // New tier shares recompute the cuts, including a cut inside the twins'
+    // tie group (ranks lo..=hi): ties share the lower tier on both paths.
+    let (lo, hi, n): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE p.default_clv > t.v) + 1, count(*) FILTER (WHERE p.default_clv >= t.v), count(*)
+         FROM forecast_predictions p,
+              (SELECT default_clv AS v FROM forecast_predictions WHERE customer_id = 'twin00') t",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(hi - lo + 1, 30, "the twins tie");
+    let inside = ((lo + hi) / 2) as f64 / n as f64;
+    for (platinum, gold, silver) in [
+        (0.1, 0.2, 0.3),
+        (inside, 0.01, 0.3),
+        (0.0, inside, 0.2),
+        (0.0, 0.0, 1.0),
+    ] {
+        sqlx::query("UPDATE forecast_settings SET platinum = $1, gold = $2, silver = $3")
+            .bind(platinum)
+            .bind(gold)
+            .bind(silver)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+        assert!(ready().await);
+        assert_default_page_is_the_ranked_page(&app, 10_000).await;
+    }
+
+    // Without cuts the default call takes the general path, same answer.
+    sqlx::query("DELETE FROM forecast_default_tiers")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert!(!ready().await);
+    assert_default_page_is_the_ranked_page(&app, 100).await;
 }
 
 #[tokio::test]
