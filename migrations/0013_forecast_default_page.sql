@@ -133,13 +133,18 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- The default page may be read from the cuts: they exist for the fit and were
--- computed for the tier shares in force.
+-- computed for the tier shares in force, and the all-time profile answers the
+-- fit's as_of (the page reads each customer's attributes and totals from it
+-- by key; `ltv_customers` would hash every customer).
 CREATE FUNCTION ltv_forecast_default_ready(as_of date) RETURNS boolean
 LANGUAGE sql STABLE AS $$
   SELECT EXISTS (
-    SELECT 1 FROM forecast_default_tiers d JOIN forecast_settings s ON s.id = 1
+    SELECT 1 FROM forecast_default_tiers d
+    JOIN forecast_settings s ON s.id = 1
+    JOIN forecast_fits f ON f.id = d.fit_id
     WHERE d.fit_id = ltv_forecast_fit_id(as_of)
-      AND (d.platinum, d.gold, d.silver) = (s.platinum, s.gold, s.silver))
+      AND (d.platinum, d.gold, d.silver) = (s.platinum, s.gold, s.silver)
+      AND ltv_summary_answers(f.as_of))
 $$;
 
 -- Fits stored before this migration.

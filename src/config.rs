@@ -111,6 +111,9 @@ pub struct HttpConfig {
 pub struct ForecastConfig {
     pub refit_interval_secs: u64,
     pub refit_after_transactions: u64,
+    /// Statement timeout of a fit's reads and writes (seconds, 0: none): a fit
+    /// reads and stores every customer, far beyond a request's timeout.
+    pub fit_timeout_secs: u64,
     pub penalizer_coef: f64,
     pub tiers: TierConfig,
 }

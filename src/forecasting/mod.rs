@@ -35,7 +35,7 @@ mod predict;
 mod refresher;
 mod validation;
 
-use predict::{compute, copy_escape};
+use predict::{encode_predictions, fit};
 
 /// Months of cumulative expected purchases stored per customer (the largest
 /// `horizon_months` the pipe accepts).
@@ -144,14 +144,14 @@ struct Input {
     monetary: f64,
 }
 
-/// What a fit computes before it is stored.
-struct Computed {
+/// Both fitted models; the predictions are computed while they are stored.
+struct Fitted {
     bg: FitReport<BgNbdParams>,
     gg: FitReport<GammaGammaParams>,
-    /// (input index, p_alive, expected value per purchase, cumulative purchases).
-    rows: Vec<(usize, f64, f64, Arc<Vec<f64>>)>,
-    skipped: usize,
 }
+
+/// Customers whose predictions are computed and sent to the COPY at a time.
+const PREDICTION_CHUNK: usize = 20_000;
 
 pub struct ForecastService {
     pool: PgPool,
@@ -302,6 +302,50 @@ impl ForecastService {
         self.fit_and_store(Kind::Current, today, progress).await
     }
 
+    /// A transaction whose statements may take `forecast.fit_timeout_secs`
+    /// instead of a request's statement timeout.
+    async fn fit_transaction(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let ms = self
+            .config
+            .fit_timeout_secs
+            .saturating_mul(1000)
+            .to_string();
+        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+            .bind(ms)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    /// Every customer's model inputs, decoded row by row as they arrive (the
+    /// rows are never all held at once: about a million at 1M customers).
+    async fn read_inputs(&self, as_of: NaiveDate) -> Result<Vec<Input>, sqlx::Error> {
+        use futures_util::TryStreamExt;
+        let mut tx = self.fit_transaction().await?;
+        let mut inputs = Vec::new();
+        {
+            let mut rows = sqlx::query(
+                "SELECT customer_id, frequency, recency, t, monetary_value FROM ltv_forecast_inputs($1)",
+            )
+            .bind(as_of)
+            .fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await? {
+                inputs.push(Input {
+                    customer_id: r.try_get(0)?,
+                    frequency: r.try_get(1)?,
+                    recency: r.try_get(2)?,
+                    t: r.try_get(3)?,
+                    monetary: r.try_get(4)?,
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(inputs)
+    }
+
     /// Reads the inputs, fits both models, computes the predictions and stores
     /// everything in one transaction. `None` when there is no purchase up to as_of.
     async fn fit_and_store(
@@ -317,23 +361,7 @@ impl ForecastService {
             .fetch_one(&self.pool)
             .await?;
         progress(&format!("reading the customers' histories up to {as_of}"));
-        let inputs: Vec<Input> = sqlx::query(
-            "SELECT customer_id, frequency, recency, t, monetary_value FROM ltv_forecast_inputs($1)",
-        )
-        .bind(as_of)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(Input {
-                customer_id: r.try_get(0)?,
-                frequency: r.try_get(1)?,
-                recency: r.try_get(2)?,
-                t: r.try_get(3)?,
-                monetary: r.try_get(4)?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
+        let inputs = self.read_inputs(as_of).await?;
         if inputs.is_empty() {
             return Ok(None);
         }
@@ -346,15 +374,18 @@ impl ForecastService {
             penalizer_coef: self.config.penalizer_coef,
             ..FitOptions::default()
         };
-        let (inputs, computed) = tokio::task::spawn_blocking(move || {
-            let computed = compute(&inputs, &options, &|line: &str| {
+        let mut inputs = inputs;
+        inputs.sort_unstable_by_key(|i| (i.frequency, i.recency, i.t));
+        let inputs = Arc::new(inputs);
+        let fitting = inputs.clone();
+        let computed = tokio::task::spawn_blocking(move || {
+            fit(&fitting, &options, &|line: &str| {
                 tracing::debug!(line, "forecast fit")
-            });
-            (inputs, computed)
+            })
         })
         .await
-        .map_err(|e| ServiceError::Task(e.to_string()))?;
-        let computed = computed.map_err(|source| ServiceError::Model { as_of, source })?;
+        .map_err(|e| ServiceError::Task(e.to_string()))?
+        .map_err(|source| ServiceError::Model { as_of, source })?;
         progress(&format!(
             "fitted in {:.1}s (BG/NBD {} iterations, converged: {}; Gamma-Gamma converged: {}); storing predictions",
             started.elapsed().as_secs_f64(),
@@ -370,14 +401,7 @@ impl ForecastService {
             "BG/NBD: {}; Gamma-Gamma: {}",
             computed.bg.message, computed.gg.message
         );
-        if computed.skipped > 0 {
-            let _ = write!(
-                message,
-                "; {} customer(s) left out: their prediction is not finite",
-                computed.skipped
-            );
-        }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.fit_transaction().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO forecast_fits (kind, as_of, data_min_day, data_max_day, transactions, bgnbd, \
              gamma_gamma, log_likelihood, gg_log_likelihood, n_customers, n_unique, n_spend_customers, \
@@ -408,29 +432,25 @@ impl ForecastService {
                  p_alive, expected_avg_value, cum_purchases) FROM STDIN",
             )
             .await?;
-        let mut buf = String::with_capacity(1 << 20);
-        for (i, p_alive, value, cum) in &computed.rows {
-            let input = &inputs[*i];
-            let _ = write!(buf, "{id}\t");
-            copy_escape(&mut buf, &input.customer_id);
-            let _ = write!(
-                buf,
-                "\t{}\t{}\t{}\t{}\t{}\t{}\t{{",
-                input.frequency, input.recency, input.t, input.monetary, p_alive, value
-            );
-            for (m, c) in cum.iter().enumerate() {
-                if m > 0 {
-                    buf.push(',');
-                }
-                let _ = write!(buf, "{c}");
-            }
-            buf.push_str("}\n");
-            if buf.len() > (1 << 20) {
-                copy.send(std::mem::take(&mut buf).into_bytes()).await?;
-            }
-        }
-        if !buf.is_empty() {
-            copy.send(buf.into_bytes()).await?;
+        // Two chunks are computed (one per core) while PostgreSQL ingests
+        // the one before them.
+        let (bg, gg) = (computed.bg.params, computed.gg.params);
+        let predict = |start: usize| {
+            let chunk = inputs.clone();
+            tokio::task::spawn_blocking(move || {
+                let end = (start + PREDICTION_CHUNK).min(chunk.len());
+                encode_predictions(id, &chunk[start..end], &bg, &gg)
+            })
+        };
+        let mut skipped = 0;
+        let mut starts = (0..inputs.len()).step_by(PREDICTION_CHUNK);
+        let mut pending: std::collections::VecDeque<_> =
+            starts.by_ref().take(2).map(predict).collect();
+        while let Some(task) = pending.pop_front() {
+            let (rows, left_out) = task.await.map_err(|e| ServiceError::Task(e.to_string()))?;
+            pending.extend(starts.next().map(predict));
+            skipped += left_out;
+            copy.send(rows.into_bytes()).await?;
         }
         copy.finish().await?;
         if kind == Kind::Current {
@@ -443,10 +463,17 @@ impl ForecastService {
             .execute(&mut *tx)
             .await?;
         }
+        if skipped > 0 {
+            let _ = write!(
+                message,
+                "; {skipped} customer(s) left out: their prediction is not finite"
+            );
+        }
         let fit_ms = started.elapsed().as_millis() as i64;
-        sqlx::query("UPDATE forecast_fits SET fit_ms = $2 WHERE id = $1")
+        sqlx::query("UPDATE forecast_fits SET fit_ms = $2, message = $3 WHERE id = $1")
             .bind(id)
             .bind(fit_ms)
+            .bind(&message)
             .execute(&mut *tx)
             .await?;
         let version = self.bump_version(&mut tx).await?;

@@ -32,6 +32,7 @@ impl ForecastService {
         if exists(self.pool.clone()).await? {
             return Ok(());
         }
+        let mut tx = self.fit_transaction().await?;
         let rows = sqlx::query(
             "SELECT i.frequency, i.recency, i.t, coalesce(h.days, 0)::integer \
              FROM ltv_forecast_inputs($1) i \
@@ -41,8 +42,9 @@ impl ForecastService {
         )
         .bind(calibration_end)
         .bind(holdout_end)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         let holdout_days = (holdout_end - calibration_end).num_days() as f64;
         let bg = fit.bgnbd;
         let mut buckets = [(0i64, 0f64, 0f64); BUCKETS];
