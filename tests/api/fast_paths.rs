@@ -279,9 +279,15 @@ const RFM_DIFF: &str = "
     fresh_m AS (
         SELECT ltv_bucket(gross - refunded) AS bucket, count(*)::bigint AS customers
         FROM customer_summary WHERE purchases > 0 GROUP BY 1),
-    stored_m AS (SELECT bucket, customers FROM rfm_monetary WHERE customers <> 0)
+    stored_m AS (SELECT bucket, customers FROM rfm_monetary WHERE customers <> 0),
+    fresh_d AS (SELECT last_day, sum(customers)::bigint AS customers FROM fresh GROUP BY 1),
+    stored_d AS (SELECT last_day, customers FROM rfm_days WHERE customers <> 0),
+    fresh_p AS (SELECT purchases, sum(customers)::bigint AS customers FROM fresh GROUP BY 1),
+    stored_p AS (SELECT purchases, customers FROM rfm_purchases WHERE customers <> 0)
     SELECT (SELECT count(*) FROM ((TABLE fresh EXCEPT TABLE stored) UNION ALL (TABLE stored EXCEPT TABLE fresh)) x)
-         + (SELECT count(*) FROM ((TABLE fresh_m EXCEPT TABLE stored_m) UNION ALL (TABLE stored_m EXCEPT TABLE fresh_m)) y)";
+         + (SELECT count(*) FROM ((TABLE fresh_m EXCEPT TABLE stored_m) UNION ALL (TABLE stored_m EXCEPT TABLE fresh_m)) y)
+         + (SELECT count(*) FROM ((TABLE fresh_d EXCEPT TABLE stored_d) UNION ALL (TABLE stored_d EXCEPT TABLE fresh_d)) d)
+         + (SELECT count(*) FROM ((TABLE fresh_p EXCEPT TABLE stored_p) UNION ALL (TABLE stored_p EXCEPT TABLE fresh_p)) p)";
 
 /// Coarse amounts (ties in monetary too), full and partial refunds (zero and
 /// negative net), purchases on few distinct days (ties in recency).
@@ -401,6 +407,17 @@ async fn rfm_from_the_cuts_equals_rfm_from_ranking_every_customer() {
     )
     .await;
     assert_ne!(skewed, general, "segmentation did not read the cuts");
+    // The recency and frequency cuts come from the marginals.
+    for skew in [
+        "UPDATE rfm_monetary SET customers = customers - 50 WHERE bucket = (SELECT min(bucket) FROM rfm_monetary WHERE customers > 0)",
+        // Everybody with 2 purchases counted with 1 instead (n unchanged).
+        "UPDATE rfm_purchases p SET customers = p.customers + CASE p.purchases WHEN 1 THEN t.n ELSE -t.n END
+         FROM (SELECT customers AS n FROM rfm_purchases WHERE purchases = 2) t WHERE p.purchases IN (1, 2)",
+    ] {
+        sqlx::query(skew).execute(&app.pool).await.unwrap();
+    }
+    let skewed = data(&app, "customer_segmentation", "limit=10000").await;
+    assert_ne!(skewed, general, "segmentation did not read rfm_purchases");
 }
 
 /// The factor tables as stored against their recomputation from the
