@@ -321,7 +321,8 @@ impl ForecastService {
     }
 
     /// Every customer's model inputs, decoded row by row as they arrive (the
-    /// rows are never all held at once: about a million at 1M customers).
+    /// rows are never all held at once: about a million at 1M customers),
+    /// sorted by history so [`encode_predictions`] computes each one once.
     async fn read_inputs(&self, as_of: NaiveDate) -> Result<Vec<Input>, sqlx::Error> {
         use futures_util::TryStreamExt;
         let mut tx = self.fit_transaction().await?;
@@ -343,6 +344,7 @@ impl ForecastService {
             }
         }
         tx.commit().await?;
+        inputs.sort_unstable_by_key(|i| (i.frequency, i.recency, i.t));
         Ok(inputs)
     }
 
@@ -374,8 +376,6 @@ impl ForecastService {
             penalizer_coef: self.config.penalizer_coef,
             ..FitOptions::default()
         };
-        let mut inputs = inputs;
-        inputs.sort_unstable_by_key(|i| (i.frequency, i.recency, i.t));
         let inputs = Arc::new(inputs);
         let fitting = inputs.clone();
         let computed = tokio::task::spawn_blocking(move || {
