@@ -63,7 +63,9 @@ pub struct Answer {
     pub body: Bytes,
     /// The body gzip-compressed once, for the clients that accept it (browsers
     /// do): compressing a cached answer again on every poll would cost more
-    /// than everything else a hit does.
+    /// than everything else a hit does. Made when the first such client asks
+    /// (see [`Answer::with_gzip`]), not for clients that never will (services,
+    /// curl): for a 50 KB answer it cost more than PostgreSQL's part.
     pub gzip: Option<Bytes>,
 }
 
@@ -88,13 +90,27 @@ impl Answer {
             gzip,
         }
     }
+
+    /// This answer with its gzip copy; `None` when it has one already or is too
+    /// small to compress.
+    pub fn with_gzip(&self) -> Option<Answer> {
+        (self.gzip.is_none() && self.body.len() > GZIP_MIN_BYTES).then(|| Answer {
+            stamp: self.stamp,
+            etag: self.etag.clone(),
+            content_type: self.content_type,
+            body: self.body.clone(),
+            gzip: Some(gzip(&self.body)),
+        })
+    }
 }
 
 fn gzip(body: &[u8]) -> Bytes {
     use std::io::Write;
     let mut encoder = flate2::write::GzEncoder::new(
         Vec::with_capacity(body.len() / 4),
-        flate2::Compression::default(),
+        // Level 1: a 51 KB customer_ltv page in 0.4 ms (11 KB) instead of 1.1 ms
+        // (9 KB) at the default level; a miss waits for it.
+        flate2::Compression::fast(),
     );
     encoder
         .write_all(body)
@@ -242,6 +258,18 @@ mod tests {
         let mut plain = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut plain).unwrap();
         assert_eq!(plain, vec![b'x'; 1000]);
+        let plain_only = Answer::new(
+            stamp(1),
+            k.etag(&stamp(1)),
+            "application/json",
+            Bytes::from(vec![b'y'; 1000]),
+            false,
+        );
+        assert!(plain_only.gzip.is_none());
+        let upgraded = plain_only.with_gzip().expect("compressed on demand");
+        assert_eq!(upgraded.body, plain_only.body);
+        assert!(upgraded.gzip.as_ref().is_some_and(|g| g.len() < 1000));
+        assert!(upgraded.with_gzip().is_none(), "compressed once");
         let off = AnswerCache::new(false, 1 << 20);
         off.put(k, answer(stamp(1), 10));
         assert!(off.get(&k, &stamp(1)).is_none());

@@ -77,7 +77,7 @@ pub async fn run_pipe(
     let body = Bytes::from(format::encode(format, &result, &stats));
     let response = match stamp {
         Some(stamp) => {
-            let compress = state.config.http.compression;
+            let compress = state.config.http.compression && polling::accepts_gzip(&headers);
             let etag = key.etag(&stamp);
             let answer = Answer::new(stamp, etag, format.content_type(), body, compress);
             let response = polling::tagged(&answer, &headers, cache_control, "miss");
@@ -106,7 +106,14 @@ fn from_memory(
     if conditional && polling::none_match(headers, &etag, hit.is_some()) {
         return Some(polling::not_modified(&etag, cache_control));
     }
-    let hit = hit?;
+    let mut hit = hit?;
+    if state.config.http.compression && polling::accepts_gzip(headers) {
+        // The first client that takes gzip has the cached copy compressed, once.
+        if let Some(compressed) = hit.with_gzip() {
+            hit = Arc::new(compressed);
+            state.polling.answers.put(*key, Arc::clone(&hit));
+        }
+    }
     Some(polling::tagged(&hit, headers, cache_control, "hit"))
 }
 
