@@ -62,28 +62,7 @@ pub struct DatabaseConfig {
     pub acquire_timeout_secs: u64,
     pub statement_timeout_ms: u64,
     pub work_mem: String,
-    pub plan_cache_mode: PlanCacheMode,
     pub embedded: EmbeddedConfig,
-}
-
-/// PostgreSQL's `plan_cache_mode`, for the connections that run pipes.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum PlanCacheMode {
-    Auto,
-    ForceGenericPlan,
-    ForceCustomPlan,
-}
-
-impl PlanCacheMode {
-    /// The setting's value, as PostgreSQL spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PlanCacheMode::Auto => "auto",
-            PlanCacheMode::ForceGenericPlan => "force_generic_plan",
-            PlanCacheMode::ForceCustomPlan => "force_custom_plan",
-        }
-    }
 }
 
 impl DatabaseConfig {
@@ -259,17 +238,6 @@ mod tests {
         assert!(c.cache.enabled);
         assert_eq!(c.cache.max_bytes, 64 * 1024 * 1024);
         assert_eq!(c.cache.cache_control, "no-cache");
-        assert_eq!(c.database.plan_cache_mode, PlanCacheMode::ForceGenericPlan);
-    }
-
-    #[test]
-    fn the_plan_cache_mode_takes_postgresql_spellings_only() {
-        let c =
-            Config::load_with_env(None, env(&[("LTV_DATABASE__PLAN_CACHE_MODE", "auto")])).unwrap();
-        assert_eq!(c.database.plan_cache_mode.as_str(), "auto");
-        let err = Config::load_with_env(None, env(&[("LTV_DATABASE__PLAN_CACHE_MODE", "generic")]))
-            .unwrap_err();
-        assert!(format!("{err:#}").contains("force_generic_plan"), "{err:#}");
     }
 
     #[test]

@@ -104,8 +104,6 @@ fn build_pool(config: &Config, options: PgConnectOptions, read_only: bool) -> Pg
     ];
     if read_only {
         settings.push(("default_transaction_read_only", "on".to_string()));
-        // Pipes run as prepared statements; see database.plan_cache_mode in config.yml.
-        settings.push(("plan_cache_mode", db.plan_cache_mode.as_str().to_string()));
     }
     let options = options
         .application_name("ltv-pipes")

@@ -614,26 +614,3 @@ async fn generated_parameter_strings_never_produce_a_5xx() {
         }
     }
 }
-
-/// Pipes run on sessions with `database.plan_cache_mode` (plans reused per
-/// connection by default), and the setting can be turned back to PostgreSQL's.
-#[tokio::test]
-async fn pipes_run_with_the_configured_plan_cache_mode() {
-    let dir = scratch_dir("pipes");
-    write_pipe(
-        &dir,
-        "mode",
-        "NODE n\nSQL >\n    SELECT current_setting('plan_cache_mode') AS mode\n",
-    );
-    let pipes = ("LTV_PIPES__DIR", dir.to_str().unwrap());
-    let app = TestApp::spawn_with(&[pipes]).await;
-    let (status, body) = app.get("/v0/pipes/mode.json").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["data"], json!([{"mode": "force_generic_plan"}]));
-
-    let app = TestApp::spawn_with(&[pipes, ("LTV_DATABASE__PLAN_CACHE_MODE", "auto")]).await;
-    assert_eq!(
-        app.get("/v0/pipes/mode.json").await.1["data"],
-        json!([{"mode": "auto"}])
-    );
-}
