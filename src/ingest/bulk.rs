@@ -25,7 +25,7 @@ use tokio_util::io::SyncIoBridge;
 
 use super::body::{self, Parsed};
 use super::rows::{Datasource, Rejected, Rows};
-use super::store;
+use super::{compact, store};
 
 /// Valid rows written per statement: big enough to amortize a round trip,
 /// small enough to keep memory flat (a few MB).
@@ -138,6 +138,12 @@ where
     let bumped = store::bump(&mut db, ds, changed, bad as usize).await?;
     db.commit().await?;
     let elapsed_secs = started.elapsed().as_secs_f64();
+    if changed > 0 {
+        // The rows are committed whatever happens here: a failure is only logged.
+        if let Err(e) = compact::rollups(pool).await {
+            tracing::warn!(error = %e, "could not compact the rollup tables after a bulk append");
+        }
+    }
     Ok(BulkReport {
         datasource: ds.name(),
         rows,

@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod bulk;
+pub mod compact;
 pub mod fields;
 pub mod rows;
 mod store;

@@ -385,3 +385,88 @@ async fn a_100_mb_stream_loads_in_constant_memory() {
 async fn a_1_gb_stream_loads_in_constant_memory() {
     streams_in_constant_memory(1024).await;
 }
+
+/// Bloats `customer_cube` the way a long bulk append does (every version of
+/// its rows kept until the transaction ends) without changing its contents.
+async fn bloat_customer_cube(app: &TestApp) -> i64 {
+    sqlx::query(
+        "DO $$ BEGIN
+           FOR i IN 1..6000 LOOP UPDATE customer_cube SET customers = customers; END LOOP;
+         END $$",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    cube_bytes(app).await
+}
+
+async fn cube_bytes(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT pg_relation_size('customer_cube')")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_bulk_append_compacts_bloated_rollup_tables_and_skips_locked_ones() {
+    let app = TestApp::spawn().await;
+    let (status, body) = append(
+        &app,
+        "name=customers&mode=append",
+        "text/csv",
+        CUSTOMERS_CSV,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let bloated = bloat_customer_cube(&app).await;
+    assert!(
+        bloated > 1 << 20,
+        "the test needs a bloated table: {bloated}"
+    );
+
+    // A table another transaction writes is skipped at once, not waited for.
+    let mut writer = app.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE customer_cube IN ROW EXCLUSIVE MODE")
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let done = ltv_pipes::ingest::compact::rollups(&app.pool)
+        .await
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(done.skipped, vec!["customer_cube".to_string()]);
+    writer.rollback().await.unwrap();
+    assert_eq!(cube_bytes(&app).await, bloated);
+
+    // The next append that changes data rewrites it, and every answer stays.
+    let (status, body) = append(
+        &app,
+        "name=transactions&mode=append",
+        "text/csv",
+        TRANSACTIONS_CSV,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        cube_bytes(&app).await < 64 * 1024,
+        "{}",
+        cube_bytes(&app).await
+    );
+    let overview = pipe(&app, "ltv_overview.json").await;
+    // c9 bought without a registration: a customer of the overview, no cohort's.
+    assert_eq!(overview[0]["customers"], 4, "{overview}");
+    assert_eq!(overview[0]["total_revenue"], 215.5, "{overview}");
+    let cohorts = pipe(&app, "ltv_by_cohort.json").await;
+    let sizes: Vec<_> = cohorts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["cohort_size"].clone())
+        .collect();
+    assert_eq!(
+        sizes,
+        vec![serde_json::json!(1), serde_json::json!(2)],
+        "{cohorts}"
+    );
+}
