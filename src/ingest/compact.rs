@@ -54,19 +54,26 @@ pub struct Compacted {
     pub skipped: Vec<String>,
 }
 
-/// Rewrites the bloated tables of [`ROLLUP_TABLES`]. Runs on a connection of
-/// its own (closed afterwards, so its lock timeout never reaches the pool).
+/// Rewrites the bloated tables of [`ROLLUP_TABLES`]. The check runs on a
+/// pooled connection; rewrites, only when some table needs one, on a
+/// connection of their own (closed afterwards, so their lock and statement
+/// timeouts never reach the pool).
 pub async fn rollups(pool: &PgPool) -> Result<Compacted, sqlx::Error> {
+    let bloated = bloated_tables(pool).await?;
+    if bloated.is_empty() {
+        return Ok(Compacted::default());
+    }
     let mut conn = pool.acquire().await?.detach();
-    let result = rewrite_bloated(&mut conn).await;
+    let result = rewrite(&mut conn, bloated).await;
     conn.close().await.ok();
     result
 }
 
-async fn rewrite_bloated(conn: &mut PgConnection) -> Result<Compacted, sqlx::Error> {
+/// The tables to rewrite, with their heap bytes.
+async fn bloated_tables(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
     // Live rows from the statistics (kept by every commit, including the
     // append's own): exact enough to tell 7 MB of rows from 413 MB of pages.
-    let bloated: Vec<(String, i64)> = sqlx::query_as(
+    sqlx::query_as(
         "SELECT t.relname::text, pg_relation_size(t.relid)
          FROM pg_stat_user_tables t
          WHERE t.schemaname = current_schema() AND t.relname = ANY($1)
@@ -77,12 +84,15 @@ async fn rewrite_bloated(conn: &mut PgConnection) -> Result<Compacted, sqlx::Err
     .bind(ROLLUP_TABLES.as_slice())
     .bind(MIN_BYTES)
     .bind(BYTES_PER_LIVE_ROW)
-    .fetch_all(&mut *conn)
-    .await?;
+    .fetch_all(pool)
+    .await
+}
+
+async fn rewrite(
+    conn: &mut PgConnection,
+    bloated: Vec<(String, i64)>,
+) -> Result<Compacted, sqlx::Error> {
     let mut done = Compacted::default();
-    if bloated.is_empty() {
-        return Ok(done);
-    }
     for setting in [
         format!("SET lock_timeout = '{LOCK_WAIT}'"),
         format!("SET statement_timeout = '{REWRITE_LIMIT}'"),
@@ -91,7 +101,7 @@ async fn rewrite_bloated(conn: &mut PgConnection) -> Result<Compacted, sqlx::Err
     }
     for (table, before) in bloated {
         let started = Instant::now();
-        // The name comes from ROLLUP_TABLES (checked by the query above), never
+        // The name comes from ROLLUP_TABLES (bloated_tables selects only those), never
         // from a request.
         match sqlx::query(&format!("VACUUM (FULL, ANALYZE) {table}"))
             .execute(&mut *conn)
