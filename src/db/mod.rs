@@ -2,6 +2,7 @@
 //! the embedded cluster), migrations, and readiness.
 
 pub mod binaries;
+pub mod components;
 pub mod embedded;
 
 use std::str::FromStr;
@@ -154,12 +155,41 @@ async fn create_database_if_missing(cluster: &EmbeddedCluster, name: &str) -> an
     Ok(())
 }
 
-/// Applies every pending migration.
+/// Applies every pending migration, then the SQL components that changed.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    MIGRATOR.run(pool).await.context("migrations failed")
+    refuse_pre_baseline_schema(pool).await?;
+    MIGRATOR.run(pool).await.context("migrations failed")?;
+    components::apply(pool).await
 }
 
-/// True when PostgreSQL answers and every migration this build knows is applied.
+/// Databases made before the migrations were squashed into one baseline
+/// (unreleased development versions, whose first migration was
+/// `0001_datasources`) cannot be upgraded in place: say so plainly instead of
+/// sqlx's "previously applied but has been modified".
+async fn refuse_pre_baseline_schema(pool: &PgPool) -> anyhow::Result<()> {
+    let tracked: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
+    if !tracked {
+        return Ok(());
+    }
+    let old: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM _sqlx_migrations WHERE version = 1 AND description = 'datasources')",
+    )
+    .fetch_one(pool)
+    .await?;
+    if old {
+        anyhow::bail!(
+            "this database was created by a development version of ltv-pipes from before the schema \
+             baseline (migrations/README.md) and cannot be upgraded in place: start with an empty \
+             data directory (or database) and load the data again"
+        );
+    }
+    Ok(())
+}
+
+/// True when PostgreSQL answers and every migration and SQL component this
+/// build knows is applied.
 pub async fn is_ready(pool: &PgPool) -> bool {
     let Some(latest) = MIGRATOR.iter().map(|m| m.version).max() else {
         return true;
@@ -168,5 +198,5 @@ pub async fn is_ready(pool: &PgPool) -> bool {
         sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
             .fetch_one(pool)
             .await;
-    matches!(applied, Ok(Some(v)) if v >= latest)
+    matches!(applied, Ok(Some(v)) if v >= latest) && components::applied(pool).await
 }

@@ -370,6 +370,30 @@ async fn a_past_as_of_is_fitted_once_and_validated_on_a_holdout() {
     assert_eq!(app.count(pinned).await, 1);
 }
 
+/// Regression: inside `ltv_forecast_default_ready(as_of)` the name `as_of`
+/// resolved to the column `forecast_fits.as_of`, so with a current fit stored
+/// a past `as_of` took the default page and answered zero rows.
+#[tokio::test]
+async fn a_past_as_of_answers_every_customer_when_a_current_fit_exists() {
+    let app = seeded().await;
+    let (status, body) = app.get("/v0/pipes/ltv_forecast.json?limit=10000").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(rows(&body).len(), CUSTOMERS);
+    assert_eq!(
+        app.count("SELECT count(*) FROM forecast_fits WHERE kind = 'current'")
+            .await,
+        1
+    );
+    let (status, body) = app
+        .get("/v0/pipes/ltv_forecast.json?as_of=2024-09-30&limit=10000")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let data = rows(&body);
+    assert_eq!(data.len(), CUSTOMERS, "{body}");
+    assert!(data.iter().all(|r| f(&r["T"]) <= 273.0), "{body}");
+    check_clv(&app, &data[0], &ClvSettings::default()).await;
+}
+
 #[tokio::test]
 async fn bad_parameters_are_400() {
     let app = seeded().await;

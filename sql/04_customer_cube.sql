@@ -1,32 +1,16 @@
--- The customer cube: the profile (customer_summary) summed by registration
--- month and the attributes pipes filter on. A dashboard's cohort table or
--- portfolio snapshot for the latest data is a sum over a few thousand cube
--- rows instead of a scan of every customer. Kept exact by statement-level
--- triggers on customer_summary (whoever writes it, in the same transaction):
--- each statement adds its new rows and subtracts its old ones.
+-- The customer cube: the profile summed by registration month and the
+-- attributes pipes filter on. A dashboard's cohort table or portfolio snapshot
+-- for the latest data is a sum over a few thousand cube rows instead of a scan
+-- of every customer. Kept exact by statement-level triggers on
+-- customer_summary (whoever writes it, in the same transaction): each
+-- statement adds its new rows and subtracts its old ones.
 --
 -- Members are the customers of an as_of on or after the newest event: known
 -- customers (a registration date) and transaction-only customers (cohort_month
--- 'infinity', attributes ''). Null attributes are stored as '' (ingestion
--- never stores a blank text, so '' means "none").
-
-CREATE TABLE customer_cube (
-    cohort_month       date    NOT NULL,
-    country            text    NOT NULL,
-    segment            text    NOT NULL,
-    acquisition_source text    NOT NULL,
-    customers          bigint  NOT NULL,
-    paying             bigint  NOT NULL,
-    active             bigint  NOT NULL,
-    purchases          bigint  NOT NULL,
-    refunds            bigint  NOT NULL,
-    gross              numeric NOT NULL,
-    refunded           numeric NOT NULL,
-    PRIMARY KEY (cohort_month, country, segment, acquisition_source)
-);
+-- 'infinity', attributes '').
 
 -- A profile row's cube key and contribution; no row when it is no member.
-CREATE FUNCTION ltv_cube_rows(sign integer, s customer_summary)
+CREATE OR REPLACE FUNCTION ltv_cube_rows(sign integer, s customer_summary)
 RETURNS TABLE (cohort_month date, country text, segment text, acquisition_source text,
                customers bigint, paying bigint, active bigint, purchases bigint,
                refunds bigint, gross numeric, refunded numeric)
@@ -43,7 +27,7 @@ AS $$
   WHERE s.registration_date IS NOT NULL OR s.purchases + s.refunds > 0
 $$;
 
-CREATE FUNCTION ltv_cube_apply() RETURNS trigger
+CREATE OR REPLACE FUNCTION ltv_cube_apply() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -73,27 +57,9 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER customer_summary_cube_insert AFTER INSERT ON customer_summary
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_cube_apply();
-CREATE TRIGGER customer_summary_cube_update AFTER UPDATE ON customer_summary
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_cube_apply();
-
--- Profiles stored before this migration.
-INSERT INTO customer_cube
-SELECT d.cohort_month, d.country, d.segment, d.acquisition_source, sum(d.customers), sum(d.paying),
-       sum(d.active), sum(d.purchases), sum(d.refunds), sum(d.gross), sum(d.refunded)
-FROM customer_summary s, ltv_cube_rows(1, s) d
-GROUP BY 1, 2, 3, 4;
-
--- The newest registration: the cube's members are an as_of's customers only
--- when nobody registered after it.
-CREATE INDEX customers_registration_date ON customers (registration_date);
-
 -- True when the cube answers as_of: the profile does (no transaction after it)
 -- and nobody registered after it.
-CREATE FUNCTION ltv_cube_answers(as_of date) RETURNS boolean
+CREATE OR REPLACE FUNCTION ltv_cube_answers(as_of date) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
   SELECT ltv_summary_answers(as_of)
@@ -104,6 +70,16 @@ $$;
 -- some profile, and every profile with one is a cube member): what
 -- count(*) FROM transactions says, from a few thousand cube rows instead of
 -- millions of table rows. The forecast refresher polls it.
-CREATE FUNCTION ltv_transaction_count() RETURNS bigint
+CREATE OR REPLACE FUNCTION ltv_transaction_count() RETURNS bigint
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT coalesce(sum(purchases + refunds), 0)::bigint FROM customer_cube $$;
+
+DROP TRIGGER IF EXISTS customer_summary_cube_insert ON customer_summary;
+CREATE TRIGGER customer_summary_cube_insert AFTER INSERT ON customer_summary
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ltv_cube_apply();
+
+DROP TRIGGER IF EXISTS customer_summary_cube_update ON customer_summary;
+CREATE TRIGGER customer_summary_cube_update AFTER UPDATE ON customer_summary
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ltv_cube_apply();

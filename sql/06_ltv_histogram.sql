@@ -1,82 +1,16 @@
--- The LTV histogram: how many customers (and how much LTV) fall into each of
--- ~6,000 logarithmic LTV buckets, by the attributes pipes filter on. With it
--- an exact median or top-10% share needs the histogram (to find the bucket
--- that holds the wanted rank) plus one index range scan of that bucket's few
--- thousand customers, instead of sorting every customer. Kept by
--- statement-level triggers on customer_summary, like customer_cube.
-
--- Monotone in ltv: 0 for exactly 0, then 256 buckets per factor e of |ltv|
--- (about 0.4% wide: at 1M customers a busy bucket holds ~2,000), negative for
--- negative LTV.
-CREATE FUNCTION ltv_bucket(ltv numeric) RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-  SELECT CASE WHEN ltv = 0 THEN 0
-              ELSE sign(ltv)::int * (1 + floor(greatest(ln(abs(ltv)) + 10, 0) * 256)::int) END
-$$;
-
-CREATE TABLE ltv_histogram (
-    -- 0: by country, segment and acquisition_source; 1: all customers ('').
-    grain              smallint NOT NULL,
-    country            text     NOT NULL,
-    segment            text     NOT NULL,
-    acquisition_source text     NOT NULL,
-    bucket             integer  NOT NULL,
-    customers          bigint   NOT NULL,
-    ltv                numeric  NOT NULL,
-    PRIMARY KEY (grain, country, segment, acquisition_source, bucket)
-);
-
--- One bucket's customers in LTV order.
-CREATE INDEX customer_summary_ltv_bucket
-    ON customer_summary (ltv_bucket(gross - refunded), (gross - refunded));
-
-CREATE FUNCTION ltv_histogram_apply() RETURNS trigger
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    -- Members and their attributes exactly as customer_cube counts them.
-    source text := CASE TG_OP
-        WHEN 'INSERT' THEN 'SELECT d.*, n.gross - n.refunded AS v FROM new_rows n, ltv_cube_rows(1, n) d'
-        ELSE 'SELECT d.*, n.gross - n.refunded AS v FROM new_rows n, ltv_cube_rows(1, n) d
-              UNION ALL SELECT d.*, o.gross - o.refunded FROM old_rows o, ltv_cube_rows(-1, o) d' END;
-BEGIN
-    EXECUTE 'INSERT INTO ltv_histogram AS h
-             SELECT g.grain, CASE g.grain WHEN 0 THEN x.country ELSE '''' END,
-                    CASE g.grain WHEN 0 THEN x.segment ELSE '''' END,
-                    CASE g.grain WHEN 0 THEN x.acquisition_source ELSE '''' END,
-                    ltv_bucket(x.v), sum(x.customers), sum(x.customers * x.v)
-             FROM (' || source || ') x CROSS JOIN (VALUES (0::smallint), (1::smallint)) g(grain)
-             GROUP BY 1, 2, 3, 4, 5
-             HAVING sum(x.customers) <> 0 OR sum(x.customers * x.v) <> 0
-             ORDER BY 1, 2, 3, 4, 5
-             ON CONFLICT (grain, country, segment, acquisition_source, bucket) DO UPDATE SET
-                 customers = h.customers + EXCLUDED.customers, ltv = h.ltv + EXCLUDED.ltv';
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER customer_summary_histogram_insert AFTER INSERT ON customer_summary
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_histogram_apply();
-CREATE TRIGGER customer_summary_histogram_update AFTER UPDATE ON customer_summary
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_histogram_apply();
-
--- Profiles stored before this migration.
-INSERT INTO ltv_histogram
-SELECT g.grain, CASE g.grain WHEN 0 THEN d.country ELSE '' END,
-       CASE g.grain WHEN 0 THEN d.segment ELSE '' END,
-       CASE g.grain WHEN 0 THEN d.acquisition_source ELSE '' END,
-       ltv_bucket(s.gross - s.refunded), count(*), sum(s.gross - s.refunded)
-FROM customer_summary s, ltv_cube_rows(1, s) d CROSS JOIN (VALUES (0::smallint), (1::smallint)) g(grain)
-GROUP BY 1, 2, 3, 4, 5;
+-- The LTV histogram: how many customers (and how much LTV) fall into each
+-- logarithmic LTV bucket (ltv_bucket, in the baseline migration), by the
+-- attributes pipes filter on. An exact median or top-10% share then needs the
+-- histogram (to find the bucket that holds the wanted rank) plus one index
+-- range scan of that bucket's few thousand customers, instead of sorting every
+-- customer. Kept by statement-level triggers on customer_summary, like
+-- customer_cube.
 
 -- The k-th smallest LTV (1-based) among the current members matching the
 -- filters (null: any; '' matches nobody, as in the general queries), or null
 -- when there are fewer than k. The histogram
 -- finds the bucket; one index range scan of that bucket finds the value.
-CREATE FUNCTION ltv_kth_smallest(k bigint, f_country text, f_segment text, f_source text)
+CREATE OR REPLACE FUNCTION ltv_kth_smallest(k bigint, f_country text, f_segment text, f_source text)
 RETURNS numeric
 LANGUAGE plpgsql STABLE
 AS $$
@@ -120,7 +54,7 @@ END
 $$;
 
 -- The sum of the m largest LTVs among the current members matching the filters.
-CREATE FUNCTION ltv_top_sum(m bigint, f_country text, f_segment text, f_source text)
+CREATE OR REPLACE FUNCTION ltv_top_sum(m bigint, f_country text, f_segment text, f_source text)
 RETURNS numeric
 LANGUAGE plpgsql STABLE
 AS $$
@@ -169,7 +103,7 @@ $$;
 -- The exact median LTV of the n current members matching the filters: the
 -- mean of the ((n+1)/2)-th and ((n+2)/2)-th smallest (as ltv_median), both
 -- read in one bucket scan when they share a bucket.
-CREATE FUNCTION ltv_histogram_median(n bigint, f_country text, f_segment text, f_source text)
+CREATE OR REPLACE FUNCTION ltv_histogram_median(n bigint, f_country text, f_segment text, f_source text)
 RETURNS numeric
 LANGUAGE plpgsql STABLE
 AS $$
@@ -220,3 +154,41 @@ BEGIN
     RETURN (v[1] + v[cardinality(v)]) / 2;
 END
 $$;
+
+-- customer_summary -> ltv_histogram: members and attributes exactly as
+-- customer_cube counts them; ltv_bucket (a numeric logarithm) once per row.
+CREATE OR REPLACE FUNCTION ltv_histogram_apply() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    -- Members and their attributes exactly as customer_cube counts them.
+    source text := CASE TG_OP
+        WHEN 'INSERT' THEN 'SELECT d.*, n.gross - n.refunded AS v FROM new_rows n, ltv_cube_rows(1, n) d'
+        ELSE 'SELECT d.*, n.gross - n.refunded AS v FROM new_rows n, ltv_cube_rows(1, n) d
+              UNION ALL SELECT d.*, o.gross - o.refunded FROM old_rows o, ltv_cube_rows(-1, o) d' END;
+BEGIN
+    EXECUTE 'INSERT INTO ltv_histogram AS h
+             SELECT g.grain, CASE g.grain WHEN 0 THEN x.country ELSE '''' END,
+                    CASE g.grain WHEN 0 THEN x.segment ELSE '''' END,
+                    CASE g.grain WHEN 0 THEN x.acquisition_source ELSE '''' END,
+                    x.bucket, sum(x.customers), sum(x.customers * x.v)
+             FROM (SELECT y.*, ltv_bucket(y.v) AS bucket FROM (' || source || ') y OFFSET 0) x
+             CROSS JOIN (VALUES (0::smallint), (1::smallint)) g(grain)
+             GROUP BY 1, 2, 3, 4, 5
+             HAVING sum(x.customers) <> 0 OR sum(x.customers * x.v) <> 0
+             ORDER BY 1, 2, 3, 4, 5
+             ON CONFLICT (grain, country, segment, acquisition_source, bucket) DO UPDATE SET
+                 customers = h.customers + EXCLUDED.customers, ltv = h.ltv + EXCLUDED.ltv';
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS customer_summary_histogram_insert ON customer_summary;
+CREATE TRIGGER customer_summary_histogram_insert AFTER INSERT ON customer_summary
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ltv_histogram_apply();
+
+DROP TRIGGER IF EXISTS customer_summary_histogram_update ON customer_summary;
+CREATE TRIGGER customer_summary_histogram_update AFTER UPDATE ON customer_summary
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ltv_histogram_apply();

@@ -1,23 +1,11 @@
--- customer_summary becomes the one-row-per-customer profile: the customer's
--- attributes sit next to its totals, so an as_of on or after the newest
--- transaction reads one table (no join of every customer with its totals) and
--- the top customers by LTV come straight off an index.
---
--- The attributes are copied by statement-level triggers on `customers`, so
--- every writer (Events API, bulk append, psql) keeps them current in the same
--- transaction as the customers row itself.
+-- The profile (customer_summary): each customer's attributes next to its
+-- totals. The attributes are copied by statement-level triggers on
+-- `customers`, so every writer (Events API, bulk append, psql) keeps them
+-- current in the same transaction as the customers row itself. The functions
+-- below give the customers of an as_of: from the profile alone when no
+-- transaction is dated after it, else from the daily rollup.
 
-ALTER TABLE customer_summary
-    ADD COLUMN registration_date  timestamptz,
-    ADD COLUMN country            text,
-    ADD COLUMN city               text,
-    ADD COLUMN age                integer,
-    ADD COLUMN gender             text,
-    ADD COLUMN acquisition_source text,
-    ADD COLUMN segment            text,
-    ADD COLUMN is_active          smallint;
-
-CREATE FUNCTION ltv_copy_customer_attributes() RETURNS trigger
+CREATE OR REPLACE FUNCTION ltv_copy_customer_attributes() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
@@ -35,33 +23,9 @@ BEGIN
 END
 $$;
 
--- A trigger with a transition table serves one event; INSERT ... ON CONFLICT
--- DO UPDATE fires both.
-CREATE TRIGGER customers_profile_insert AFTER INSERT ON customers
-    REFERENCING NEW TABLE AS changed
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_copy_customer_attributes();
-CREATE TRIGGER customers_profile_update AFTER UPDATE ON customers
-    REFERENCING NEW TABLE AS changed
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_copy_customer_attributes();
-
--- Customers stored before this migration.
-INSERT INTO customer_summary AS s
-    (customer_id, registration_date, country, city, age, gender, acquisition_source, segment, is_active)
-SELECT customer_id, registration_date, country, city, age, gender, acquisition_source, segment, is_active
-FROM customers
-ON CONFLICT (customer_id) DO UPDATE SET
-    registration_date = EXCLUDED.registration_date, country = EXCLUDED.country,
-    city = EXCLUDED.city, age = EXCLUDED.age, gender = EXCLUDED.gender,
-    acquisition_source = EXCLUDED.acquisition_source, segment = EXCLUDED.segment,
-    is_active = EXCLUDED.is_active;
-
--- The default order of customer_ltv: its ltv column (rounded to cents) DESC
--- NULLS LAST, then customer_id; the top customers come straight off it.
-CREATE INDEX customer_summary_ltv ON customer_summary (round(gross - refunded, 2) DESC NULLS LAST, customer_id);
-
 -- True when the all-time rollups answer as_of exactly: no transaction is dated
 -- after it (or none is stored).
-CREATE FUNCTION ltv_summary_answers(as_of date) RETURNS boolean
+CREATE OR REPLACE FUNCTION ltv_summary_answers(as_of date) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT as_of >= coalesce(ltv_max_transaction_day(), '-infinity'::date) $$;
 
@@ -69,7 +33,7 @@ AS $$ SELECT as_of >= coalesce(ltv_max_transaction_day(), '-infinity'::date) $$;
 -- customers (registered by as_of, with attributes) and transaction-only ones.
 -- A plain scan of customer_summary, so the planner can read it in an index's
 -- order and stop after a page of rows.
-CREATE FUNCTION ltv_profile(as_of date)
+CREATE OR REPLACE FUNCTION ltv_profile(as_of date)
 RETURNS TABLE (customer_id text, known boolean, registration_date timestamptz, country text,
                city text, age integer, gender text, acquisition_source text, segment text,
                is_active smallint, purchases bigint, refunds bigint, gross numeric,
@@ -93,7 +57,7 @@ $$;
 
 -- The customers of an as_of the profile does not answer: customers joined with
 -- the daily rollup up to as_of (nothing otherwise).
-CREATE FUNCTION ltv_customers_past(as_of date)
+CREATE OR REPLACE FUNCTION ltv_customers_past(as_of date)
 RETURNS TABLE (customer_id text, known boolean, registration_date timestamptz, country text,
                city text, age integer, gender text, acquisition_source text, segment text,
                is_active smallint, purchases bigint, refunds bigint, gross numeric,
@@ -115,7 +79,7 @@ AS $$
   WHERE NOT ltv_summary_answers(as_of)
 $$;
 
--- Every customer of an as_of (see 0002): exactly one of the two runs (each
+-- Every customer of an as_of: exactly one of the two runs (each
 -- one's one-time filter is false for the other).
 CREATE OR REPLACE FUNCTION ltv_customers(as_of date)
 RETURNS TABLE (customer_id text, known boolean, registration_date timestamptz, country text,
@@ -128,3 +92,15 @@ AS $$
   UNION ALL
   SELECT * FROM ltv_customers_past(as_of)
 $$;
+
+-- A trigger with a transition table serves one event; INSERT ... ON CONFLICT
+-- DO UPDATE fires both.
+DROP TRIGGER IF EXISTS customers_profile_insert ON customers;
+CREATE TRIGGER customers_profile_insert AFTER INSERT ON customers
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION ltv_copy_customer_attributes();
+
+DROP TRIGGER IF EXISTS customers_profile_update ON customers;
+CREATE TRIGGER customers_profile_update AFTER UPDATE ON customers
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION ltv_copy_customer_attributes();

@@ -16,7 +16,7 @@
 
 -- The pipe's factors of a profile (none without a registration), in the
 -- pipe's order.
-CREATE FUNCTION ltv_factor_values(s customer_summary)
+CREATE OR REPLACE FUNCTION ltv_factor_values(s customer_summary)
 RETURNS TABLE (factor smallint, value text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
@@ -44,7 +44,7 @@ $$;
 -- One factor's value of a profile (null without a registration): the row of
 -- ltv_factor_values for that factor, as a filter a bucket scan can apply to
 -- each customer without building all seven.
-CREATE FUNCTION ltv_factor_value(f smallint, s customer_summary) RETURNS text
+CREATE OR REPLACE FUNCTION ltv_factor_value(f smallint, s customer_summary) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
   SELECT CASE WHEN s.registration_date IS NULL THEN NULL
@@ -66,7 +66,7 @@ AS $$
          END
 $$;
 
-CREATE FUNCTION ltv_factor_name(factor smallint) RETURNS text
+CREATE OR REPLACE FUNCTION ltv_factor_name(factor smallint) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
   SELECT (ARRAY['acquisition_source', 'segment', 'country', 'gender', 'age_band',
@@ -75,7 +75,7 @@ $$;
 
 -- The correlation metrics of a profile: (metric, x) where x is known;
 -- metric 5 is the registration day (see above). y is the profile's ltv.
-CREATE FUNCTION ltv_factor_metrics(s customer_summary)
+CREATE OR REPLACE FUNCTION ltv_factor_metrics(s customer_summary)
 RETURNS TABLE (metric smallint, x numeric)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
@@ -90,41 +90,10 @@ AS $$
   WHERE s.registration_date IS NOT NULL AND m.x IS NOT NULL
 $$;
 
-CREATE TABLE factor_cube (
-    factor           smallint NOT NULL,
-    value            text     NOT NULL,
-    customers        bigint   NOT NULL,
-    ltv              numeric  NOT NULL,
-    purchases        bigint   NOT NULL,
-    gross            numeric  NOT NULL,
-    interactions     bigint   NOT NULL,
-    satisfaction_sum bigint   NOT NULL,
-    satisfaction_n   bigint   NOT NULL,
-    PRIMARY KEY (factor, value)
-);
-
-CREATE TABLE factor_histogram (
-    factor    smallint NOT NULL,
-    value     text     NOT NULL,
-    bucket    integer  NOT NULL,  -- ltv_bucket(gross - refunded)
-    customers bigint   NOT NULL,
-    PRIMARY KEY (factor, value, bucket)
-);
-
-CREATE TABLE factor_correlation (
-    metric smallint PRIMARY KEY,
-    n      bigint   NOT NULL,
-    sx     numeric  NOT NULL,
-    sy     numeric  NOT NULL,
-    sxx    numeric  NOT NULL,
-    syy    numeric  NOT NULL,
-    sxy    numeric  NOT NULL
-);
-
 -- The statement-level trigger's rows, flattened per profile: a transition
 -- table's whole row cannot go through a UNION, so each branch applies the
 -- functions to its own rows. `cols` and `joins` are written over the alias r.
-CREATE FUNCTION ltv_factor_source(op text, cols text, joins text) RETURNS text
+CREATE OR REPLACE FUNCTION ltv_factor_source(op text, cols text, joins text) RETURNS text
 LANGUAGE sql IMMUTABLE
 AS $$
   SELECT 'SELECT 1 AS sign, ' || replace(cols, 'r.', 'n.') || ' FROM new_rows n, '
@@ -134,7 +103,7 @@ AS $$
             || replace(replace(joins, '(r)', '(o)'), 'r.', 'o.') || ' WHERE o.registration_date IS NOT NULL' END
 $$;
 
-CREATE FUNCTION ltv_factor_apply() RETURNS trigger
+CREATE OR REPLACE FUNCTION ltv_factor_apply() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
@@ -187,32 +156,9 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER customer_summary_factor_insert AFTER INSERT ON customer_summary
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_factor_apply();
-CREATE TRIGGER customer_summary_factor_update AFTER UPDATE ON customer_summary
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_factor_apply();
-
--- Profiles stored before this migration.
-INSERT INTO factor_cube
-SELECT f.factor, f.value, count(*), sum(s.gross - s.refunded), sum(s.purchases), sum(s.gross),
-       sum(s.interactions), sum(s.satisfaction_sum), sum(s.satisfaction_n)
-FROM customer_summary s, ltv_factor_values(s) f
-GROUP BY 1, 2;
-INSERT INTO factor_histogram
-SELECT f.factor, f.value, b.bucket, count(*)
-FROM customer_summary s, LATERAL (SELECT ltv_bucket(s.gross - s.refunded) AS bucket) b, ltv_factor_values(s) f
-GROUP BY 1, 2, 3;
-INSERT INTO factor_correlation
-SELECT m.metric, count(*), sum(m.x), sum(s.gross - s.refunded), sum(m.x * m.x),
-       sum((s.gross - s.refunded) * (s.gross - s.refunded)), sum(m.x * (s.gross - s.refunded))
-FROM customer_summary s, ltv_factor_metrics(s) m
-GROUP BY 1;
-
 -- True when the factor tables answer as_of: the cube does (no transaction or
 -- registration after it) and no interaction is dated after it either.
-CREATE FUNCTION ltv_factors_answer(as_of date) RETURNS boolean
+CREATE OR REPLACE FUNCTION ltv_factors_answer(as_of date) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
   SELECT ltv_cube_answers(as_of) AND as_of >= coalesce(ltv_max_interaction_day(), '-infinity'::date)
@@ -220,7 +166,7 @@ $$;
 
 -- Pearson's r from the sums; null below 2 values or without variance. Both
 -- paths of the pipe use it, so they agree to the last digit.
-CREATE FUNCTION ltv_pearson(n bigint, sx numeric, sy numeric, sxx numeric, syy numeric, sxy numeric)
+CREATE OR REPLACE FUNCTION ltv_pearson(n bigint, sx numeric, sy numeric, sxx numeric, syy numeric, sxy numeric)
 RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
@@ -234,7 +180,7 @@ $$;
 -- in LTV order, keeping the factor value's customers, stops at the wanted
 -- rank (and reads the upper one too when it is in the same bucket). Bitmap
 -- scans are off here: they would read and sort the whole bucket.
-CREATE FUNCTION ltv_factor_median(f_factor smallint, f_value text, n bigint) RETURNS numeric
+CREATE OR REPLACE FUNCTION ltv_factor_median(f_factor smallint, f_value text, n bigint) RETURNS numeric
 LANGUAGE plpgsql STABLE
 SET enable_bitmapscan = off
 AS $$
@@ -276,7 +222,7 @@ $$;
 
 -- The k-th smallest LTV (1-based) of the known profiles with this factor
 -- value; null when there are fewer than k.
-CREATE FUNCTION ltv_factor_kth(f_factor smallint, f_value text, k bigint) RETURNS numeric
+CREATE OR REPLACE FUNCTION ltv_factor_kth(f_factor smallint, f_value text, k bigint) RETURNS numeric
 LANGUAGE plpgsql STABLE
 SET enable_bitmapscan = off
 AS $$
@@ -305,3 +251,13 @@ BEGIN
     RETURN v;
 END
 $$;
+
+DROP TRIGGER IF EXISTS customer_summary_factor_insert ON customer_summary;
+CREATE TRIGGER customer_summary_factor_insert AFTER INSERT ON customer_summary
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ltv_factor_apply();
+
+DROP TRIGGER IF EXISTS customer_summary_factor_update ON customer_summary;
+CREATE TRIGGER customer_summary_factor_update AFTER UPDATE ON customer_summary
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ltv_factor_apply();

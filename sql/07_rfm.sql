@@ -1,93 +1,63 @@
--- RFM for the latest data without ranking every customer. METRICS.md scores a
--- value by how many scored customers have a strictly lower one:
+-- RFM. docs/METRICS.md scores a value by how many scored customers have a
+-- strictly lower one:
 --
 --   score = 1 + floor(5 * L / n),  L = #{customers with a lower value}
 --
 -- which equals 1 + #{j in 1..4 : s_(t_j) < value}, where s_(t) is the t-th
 -- smallest value and t_j = ceil(j * n / 5). So four order statistics per
--- dimension ("cuts") score everybody, and those come from small tables kept
--- by statement-level triggers on customer_summary (like customer_cube):
+-- dimension ("cuts") score everybody, and for the default window those come
+-- from small tables kept by statement-level triggers on customer_summary:
 --
 --   rfm_cube      purchasers by (UTC day of the last purchase, purchases):
---                 recency and frequency cuts, and the segment summary
---                 (a segment depends on r and f only), a few thousand rows;
+--                 the segment summary (a segment depends on r and f only);
+--   rfm_days, rfm_purchases  its marginals: the recency and frequency cuts;
 --   rfm_monetary  purchasers by ltv_bucket(net): finds the bucket that holds a
 --                 wanted monetary rank; one index range scan of that bucket
 --                 finds the value (as ltv_kth_smallest does for LTV).
 --
 -- Recency ranks by "strictly larger recency_days", i.e. a strictly earlier
--- last purchase day, so the day cuts work on last_day ascending.
---
--- The scored population of the default window (all time up to as_of) is the
--- profiles with a purchase; the tables answer it when the profile does
--- (ltv_summary_answers: no transaction after as_of).
+-- last purchase day, so the day cuts work on last_day ascending. The tables
+-- answer the default window when the profile does (ltv_summary_answers: no
+-- transaction after as_of); other windows and filters rank (ltv_rfm_scores).
 
-CREATE TABLE rfm_cube (
-    last_day  date    NOT NULL,
-    purchases bigint  NOT NULL,
-    customers bigint  NOT NULL,
-    monetary  numeric NOT NULL,  -- sum of gross - refunded
-    PRIMARY KEY (last_day, purchases)
-);
-
-CREATE TABLE rfm_monetary (
-    bucket    integer PRIMARY KEY,  -- ltv_bucket(gross - refunded)
-    customers bigint  NOT NULL
-);
-
-CREATE FUNCTION ltv_rfm_apply() RETURNS trigger
-LANGUAGE plpgsql
+-- Purchases per customer in the window [start_ts, end_ts] (either may be null:
+-- unbounded) up to the end of as_of. Whole days inside the window come from the
+-- daily rollup; the first and last day from raw transactions, so the bounds are
+-- exact to the microsecond.
+CREATE OR REPLACE FUNCTION ltv_window_totals(as_of date, start_ts timestamptz, end_ts timestamptz)
+RETURNS TABLE (customer_id text, purchases bigint, net numeric, last_purchase_at timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-DECLARE
-    -- An INSERT has no old rows; an UPDATE subtracts them. Rows whose
-    -- contribution did not change cancel out and touch nothing.
-    source text := CASE TG_OP
-        WHEN 'INSERT' THEN 'SELECT 1 AS sign, n.* FROM new_rows n WHERE n.purchases > 0'
-        ELSE 'SELECT 1 AS sign, n.* FROM new_rows n WHERE n.purchases > 0
-              UNION ALL SELECT -1, o.* FROM old_rows o WHERE o.purchases > 0' END;
-BEGIN
-    -- Key order: concurrent writers lock rows in the same order.
-    EXECUTE 'INSERT INTO rfm_cube AS c
-             SELECT ltv_utc_day(x.last_purchase_at), x.purchases, sum(x.sign),
-                    sum(x.sign * (x.gross - x.refunded))
-             FROM (' || source || ') x
-             GROUP BY 1, 2
-             HAVING sum(x.sign) <> 0 OR sum(x.sign * (x.gross - x.refunded)) <> 0
-             ORDER BY 1, 2
-             ON CONFLICT (last_day, purchases) DO UPDATE SET
-                 customers = c.customers + EXCLUDED.customers, monetary = c.monetary + EXCLUDED.monetary';
-    EXECUTE 'INSERT INTO rfm_monetary AS m
-             SELECT ltv_bucket(x.gross - x.refunded), sum(x.sign)
-             FROM (' || source || ') x
-             GROUP BY 1
-             HAVING sum(x.sign) <> 0
-             ORDER BY 1
-             ON CONFLICT (bucket) DO UPDATE SET customers = m.customers + EXCLUDED.customers';
-    RETURN NULL;
-END
+  WITH b AS (
+    SELECT coalesce(start_ts, '-infinity') AS s,
+           least(coalesce(end_ts, 'infinity'), ltv_day_end(as_of) - interval '1 microsecond') AS e
+  ), d AS (
+    SELECT s, e,
+           CASE WHEN s = '-infinity' THEN '-infinity'::date ELSE ltv_utc_day(s) END AS sd,
+           ltv_utc_day(e) AS ed
+    FROM b
+  ), rows AS (
+    SELECT r.customer_id, r.purchases, r.gross - r.refunded AS net, r.last_purchase_at
+    FROM customer_day_category r, d
+    WHERE r.day > d.sd AND r.day < d.ed
+    UNION ALL
+    SELECT t.customer_id, t.p::int, CASE WHEN t.p THEN t.amount ELSE -t.amount END,
+           CASE WHEN t.p THEN t.transaction_date END
+    FROM (SELECT x.*, NOT (x.is_refund = 1 OR coalesce(x.transaction_type, '') = 'refund') AS p
+          FROM transactions x, d
+          WHERE (x.transaction_date >= d.s AND x.transaction_date < least(ltv_day_end(d.sd), d.e + interval '1 microsecond'))
+             OR (x.transaction_date >= greatest(d.ed::timestamp AT TIME ZONE 'UTC', ltv_day_end(d.sd))
+                 AND x.transaction_date <= d.e)) t
+  )
+  SELECT customer_id, sum(purchases)::bigint, sum(net), max(last_purchase_at)
+  FROM rows
+  GROUP BY customer_id
 $$;
 
-CREATE TRIGGER customer_summary_rfm_insert AFTER INSERT ON customer_summary
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_rfm_apply();
-CREATE TRIGGER customer_summary_rfm_update AFTER UPDATE ON customer_summary
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_rfm_apply();
-
--- Profiles stored before this migration.
-INSERT INTO rfm_cube
-SELECT ltv_utc_day(last_purchase_at), purchases, count(*), sum(gross - refunded)
-FROM customer_summary WHERE purchases > 0
-GROUP BY 1, 2;
-INSERT INTO rfm_monetary
-SELECT ltv_bucket(gross - refunded), count(*)
-FROM customer_summary WHERE purchases > 0
-GROUP BY 1;
-
--- The R/F segment map of METRICS.md, in one place for every path: row r,
+-- The R/F segment map of docs/METRICS.md, in one place for every path: row r,
 -- column f of a 5 x 5 table (each argument used once, so the planner inlines
 -- it into the calling query instead of calling a function per customer).
-CREATE FUNCTION ltv_rfm_segment(r integer, f integer) RETURNS text
+CREATE OR REPLACE FUNCTION ltv_rfm_segment(r integer, f integer) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
   SELECT (ARRAY[
@@ -105,7 +75,7 @@ $$;
 -- bucket; one index range scan of that bucket finds the value. A bucket
 -- above 0 holds purchasers only (a positive net needs a purchase), so only
 -- the others need the purchases test.
-CREATE FUNCTION ltv_rfm_monetary_at(ranks bigint[]) RETURNS numeric[]
+CREATE OR REPLACE FUNCTION ltv_rfm_monetary_at(ranks bigint[]) RETURNS numeric[]
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
@@ -145,25 +115,66 @@ BEGIN
 END
 $$;
 
--- The scored population's size and, per dimension, the values at ranks
--- t_j = ceil(j * n / 5), j = 1..4 (all null when nobody has a purchase).
--- The monetary cuts come negated and in descending order of the cut, for
--- ltv_rfm_m below.
-CREATE FUNCTION ltv_rfm_cuts(OUT n bigint, OUT day_cut date[], OUT frequency_cut bigint[],
-                             OUT monetary_neg_cut numeric[])
+-- customer_summary -> rfm_cube, rfm_monetary and the two marginals rfm_days
+-- and rfm_purchases (summed from the cube's own delta, so the transition
+-- tables are read once for all three).
+CREATE OR REPLACE FUNCTION ltv_rfm_apply() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    -- An INSERT has no old rows; an UPDATE subtracts them. Rows whose
+    -- contribution did not change cancel out and touch nothing.
+    source text := CASE TG_OP
+        WHEN 'INSERT' THEN 'SELECT 1 AS sign, n.* FROM new_rows n WHERE n.purchases > 0'
+        ELSE 'SELECT 1 AS sign, n.* FROM new_rows n WHERE n.purchases > 0
+              UNION ALL SELECT -1, o.* FROM old_rows o WHERE o.purchases > 0' END;
+BEGIN
+    -- Key order: concurrent writers lock rows in the same order.
+    EXECUTE 'WITH delta AS MATERIALIZED (
+                 SELECT ltv_utc_day(x.last_purchase_at) AS last_day, x.purchases,
+                        sum(x.sign) AS customers, sum(x.sign * (x.gross - x.refunded)) AS monetary
+                 FROM (' || source || ') x
+                 GROUP BY 1, 2
+                 HAVING sum(x.sign) <> 0 OR sum(x.sign * (x.gross - x.refunded)) <> 0),
+             cube AS (
+                 INSERT INTO rfm_cube AS c
+                 SELECT * FROM delta ORDER BY 1, 2
+                 ON CONFLICT (last_day, purchases) DO UPDATE SET
+                     customers = c.customers + EXCLUDED.customers, monetary = c.monetary + EXCLUDED.monetary),
+             days AS (
+                 INSERT INTO rfm_days AS d
+                 SELECT last_day, sum(customers) FROM delta GROUP BY 1 HAVING sum(customers) <> 0 ORDER BY 1
+                 ON CONFLICT (last_day) DO UPDATE SET customers = d.customers + EXCLUDED.customers)
+             INSERT INTO rfm_purchases AS p
+             SELECT purchases, sum(customers) FROM delta GROUP BY 1 HAVING sum(customers) <> 0 ORDER BY 1
+             ON CONFLICT (purchases) DO UPDATE SET customers = p.customers + EXCLUDED.customers';
+    EXECUTE 'INSERT INTO rfm_monetary AS m
+             SELECT ltv_bucket(x.gross - x.refunded), sum(x.sign)
+             FROM (' || source || ') x
+             GROUP BY 1
+             HAVING sum(x.sign) <> 0
+             ORDER BY 1
+             ON CONFLICT (bucket) DO UPDATE SET customers = m.customers + EXCLUDED.customers';
+    RETURN NULL;
+END
+$$;
+
+-- The cuts of the default window, from the marginals (rfm_cube has one row per
+-- last purchase day x purchases, 42,194 rows at 1M customers; the marginals
+-- ~1,100 and ~340).
+CREATE OR REPLACE FUNCTION ltv_rfm_cuts(OUT n bigint, OUT day_cut date[], OUT frequency_cut bigint[],
+                                        OUT monetary_neg_cut numeric[])
 LANGUAGE plpgsql STABLE
 AS $$
 BEGIN
-    SELECT coalesce(sum(c.customers), 0) INTO n FROM rfm_cube c;
+    SELECT coalesce(sum(c.customers), 0) INTO n FROM rfm_purchases c;
     IF n = 0 THEN
         RETURN;
     END IF;
     WITH d AS MATERIALIZED (
-        SELECT c.last_day AS v, sum(sum(c.customers)) OVER (ORDER BY c.last_day) AS cum
-        FROM rfm_cube c GROUP BY c.last_day
+        SELECT c.last_day AS v, sum(c.customers) OVER (ORDER BY c.last_day) AS cum FROM rfm_days c
     ), f AS MATERIALIZED (
-        SELECT c.purchases AS v, sum(sum(c.customers)) OVER (ORDER BY c.purchases) AS cum
-        FROM rfm_cube c GROUP BY c.purchases
+        SELECT c.purchases AS v, sum(c.customers) OVER (ORDER BY c.purchases) AS cum FROM rfm_purchases c
     )
     SELECT array_agg((SELECT min(d.v) FROM d WHERE d.cum >= (j * n + 4) / 5) ORDER BY j),
            array_agg((SELECT min(f.v) FROM f WHERE f.cum >= (j * n + 4) / 5) ORDER BY j)
@@ -178,15 +189,15 @@ $$;
 -- width_bucket(x, sorted) counts the thresholds <= x in one binary search;
 -- on whole numbers (days, purchases) "< v" is "<= v - 1", and for money
 -- "#{c < v}" is 4 - #{-c <= -v}.
-CREATE FUNCTION ltv_rfm_r(last_day date, day_cut date[]) RETURNS integer
+CREATE OR REPLACE FUNCTION ltv_rfm_r(last_day date, day_cut date[]) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 1 + width_bucket(last_day - 1, day_cut) $$;
 
-CREATE FUNCTION ltv_rfm_f(purchases bigint, frequency_cut bigint[]) RETURNS integer
+CREATE OR REPLACE FUNCTION ltv_rfm_f(purchases bigint, frequency_cut bigint[]) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 1 + width_bucket(purchases - 1, frequency_cut) $$;
 
-CREATE FUNCTION ltv_rfm_m(monetary numeric, monetary_neg_cut numeric[]) RETURNS integer
+CREATE OR REPLACE FUNCTION ltv_rfm_m(monetary numeric, monetary_neg_cut numeric[]) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 5 - width_bucket(-monetary, monetary_neg_cut) $$;
 
@@ -194,7 +205,7 @@ AS $$ SELECT 5 - width_bucket(-monetary, monetary_neg_cut) $$;
 -- (nothing otherwise): one pass over purchasers' profiles, scored against the
 -- cuts. A plain scan of customer_summary, so a page by monetary comes off the
 -- customer_summary_ltv index.
-CREATE FUNCTION ltv_rfm_current(as_of date)
+CREATE OR REPLACE FUNCTION ltv_rfm_current(as_of date)
 RETURNS TABLE (customer_id text, country text, segment text, acquisition_source text,
                recency_days integer, frequency bigint, monetary numeric,
                r_score integer, f_score integer, m_score integer, rfm_score text,
@@ -220,7 +231,7 @@ $$;
 -- (nothing otherwise): customers and the sums of recency_days, frequency and
 -- monetary, from rfm_cube. min_frequency (null: none) drops customers after
 -- scoring, as the pipe's output filter does.
-CREATE FUNCTION ltv_rfm_segments_current(as_of date, min_frequency bigint)
+CREATE OR REPLACE FUNCTION ltv_rfm_segments_current(as_of date, min_frequency bigint)
 RETURNS TABLE (rfm_segment text, customers bigint, recency_sum numeric, frequency_sum numeric,
                monetary_sum numeric)
 LANGUAGE sql STABLE
@@ -237,7 +248,9 @@ AS $$
   GROUP BY 1
 $$;
 
--- The general path keeps its ranking and takes the segment map from above.
+-- RFM scores of every customer with a purchase in the window who matches the
+-- attribute filters (null: no filter), ranking the population (docs/METRICS.md
+-- "RFM segmentation"); the segment map from ltv_rfm_segment.
 CREATE OR REPLACE FUNCTION ltv_rfm_scores(as_of date, start_ts timestamptz, end_ts timestamptz,
                                           f_country text, f_segment text, f_source text)
 RETURNS TABLE (customer_id text, country text, segment text, acquisition_source text,
@@ -277,3 +290,13 @@ AS $$
          r, f, m, r::text || f::text || m::text, ltv_rfm_segment(r, f), last_purchase_at
   FROM ranked
 $$;
+
+DROP TRIGGER IF EXISTS customer_summary_rfm_insert ON customer_summary;
+CREATE TRIGGER customer_summary_rfm_insert AFTER INSERT ON customer_summary
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ltv_rfm_apply();
+
+DROP TRIGGER IF EXISTS customer_summary_rfm_update ON customer_summary;
+CREATE TRIGGER customer_summary_rfm_update AFTER UPDATE ON customer_summary
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ltv_rfm_apply();

@@ -1,0 +1,49 @@
+-- Time and small helpers every component uses. Every session runs in UTC,
+-- and these compute days and periods in UTC whatever the server's TimeZone.
+
+-- Pipes compare dates in UTC whatever the server's TimeZone.
+CREATE OR REPLACE FUNCTION ltv_day_end(as_of date) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT (as_of + 1)::timestamp AT TIME ZONE 'UTC' $$;
+
+CREATE OR REPLACE FUNCTION ltv_utc_day(ts timestamptz) RETURNS date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT (ts AT TIME ZONE 'UTC')::date $$;
+
+-- Months since year 0 of a date, as customer_day_category.month_idx.
+CREATE OR REPLACE FUNCTION ltv_month_idx(d date) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT (extract(year FROM d) * 12 + extract(month FROM d) - 1)::integer $$;
+
+-- Months per period.
+CREATE OR REPLACE FUNCTION ltv_period_months(period text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT CASE period WHEN 'month' THEN 1 WHEN 'quarter' THEN 3 ELSE 12 END $$;
+
+-- Whole calendar periods from the period of `a` to the period of `b`.
+CREATE OR REPLACE FUNCTION ltv_period_diff(a date, b date, period text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT CASE period
+    WHEN 'month'   THEN (extract(year FROM b)::int - extract(year FROM a)::int) * 12
+                        + extract(month FROM b)::int - extract(month FROM a)::int
+    WHEN 'quarter' THEN (extract(year FROM b)::int - extract(year FROM a)::int) * 4
+                        + extract(quarter FROM b)::int - extract(quarter FROM a)::int
+    ELSE extract(year FROM b)::int - extract(year FROM a)::int
+  END
+$$;
+
+-- Functions the CLV pipes share (pipes cannot share nodes across files).
+
+-- Today in UTC: the default as_of.
+CREATE OR REPLACE FUNCTION ltv_today() RETURNS date
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT (now() AT TIME ZONE 'UTC')::date $$;
+
+-- The exact median of a sorted array (mean of the two middle values when the
+-- count is even); null for an empty array. percentile_cont would go through float8.
+CREATE OR REPLACE FUNCTION ltv_median(sorted numeric[]) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT (sorted[(cardinality(sorted) + 1) / 2] + sorted[(cardinality(sorted) + 2) / 2]) / 2
+$$;
