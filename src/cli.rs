@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `token create|revoke`,
-//! `check`, `forecast fit`.
+//! `check`, `forecast fit`, `demo`, `rollups verify`.
 
 use std::path::PathBuf;
 
@@ -39,6 +39,9 @@ enum Command {
     /// The BG/NBD + Gamma-Gamma forecast.
     #[command(subcommand)]
     Forecast(ForecastCommand),
+    /// The derived state (rollups and cubes) the pipes read.
+    #[command(subcommand)]
+    Rollups(RollupsCommand),
     /// Load deterministic demo data (customers registering over three years,
     /// BG/NBD purchases, gamma spend, refunds, interactions) through the bulk path.
     Demo {
@@ -67,6 +70,13 @@ enum ForecastCommand {
         #[arg(long)]
         as_of: Option<chrono::NaiveDate>,
     },
+}
+
+#[derive(Subcommand)]
+enum RollupsCommand {
+    /// Recompute every derived table from the raw tables and print each
+    /// difference. Exits 1 when any table differs.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -112,7 +122,35 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Check { dir } => check(&config, dir).await,
         Command::Demo { customers, seed } => demo(&config, customers, seed).await,
         Command::Forecast(ForecastCommand::Fit { as_of }) => forecast_fit(&config, as_of).await,
+        Command::Rollups(RollupsCommand::Verify) => rollups_verify(&config).await,
     }
+}
+
+async fn rollups_verify(config: &Config) -> anyhow::Result<()> {
+    with_db(config, |pool| async move {
+        let report = crate::rollups::verify(&pool).await?;
+        for t in &report.tables {
+            let verdict = match t.differences {
+                0 => "ok".to_string(),
+                n => format!("{n} differing row(s)"),
+            };
+            println!("{:>24}: {:>10} rows, {verdict}", t.table, t.rows);
+        }
+        for d in report.differences() {
+            let side = match d.side {
+                crate::rollups::verify::Side::Extra => "stored, not recomputed",
+                crate::rollups::verify::Side::Missing => "recomputed, not stored",
+            };
+            println!("{} ({side}): {}", d.table, d.row);
+        }
+        if report.is_clean() {
+            println!("every derived table equals its recomputation from the raw tables");
+            Ok(())
+        } else {
+            anyhow::bail!("the derived state differs from the raw tables (rows above)")
+        }
+    })
+    .await
 }
 
 async fn forecast_fit(config: &Config, as_of: Option<chrono::NaiveDate>) -> anyhow::Result<()> {

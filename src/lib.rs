@@ -9,6 +9,7 @@
 //! - [`ingest`]: bodies → validated rows + quarantine, one transaction (no HTTP).
 //! - [`forecast`]: BG/NBD + Gamma-Gamma models and the discounted CLV (pure: no I/O).
 //! - [`pipes`]: pipe files → validated parameters → bound SQL → rows → JSON/CSV/NDJSON.
+//! - [`rollups`]: the derived state the pipes read, and its verification against the raw rows.
 //! - [`http`]: the router, handlers, middleware and the one error type that maps to status codes.
 //! - [`app`]: start-up and shutdown, shared by `serve` and the tests.
 //! - [`cli`]: the command line.
@@ -25,4 +26,5 @@ pub mod forecasting;
 pub mod http;
 pub mod ingest;
 pub mod pipes;
+pub mod rollups;
 pub mod telemetry;

@@ -10,7 +10,8 @@ use nix::sys::signal::Signal;
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    fresh_database, scratch_dir, split, start_cluster, ServerProcess, TestApp, ADMIN_TOKEN,
+    assert_derived_exact, fresh_database, scratch_dir, split, start_cluster, ServerProcess,
+    TestApp, ADMIN_TOKEN,
 };
 
 fn row(id: &str) -> String {
@@ -77,7 +78,7 @@ async fn kill_9_during_a_stream_of_posts_loses_no_acknowledged_row() {
         .unwrap()
         .into_iter()
         .collect();
-    let acked = acked.lock().unwrap();
+    let acked = acked.lock().unwrap().clone();
     let lost: Vec<_> = acked.difference(&stored).collect();
     assert!(acked.len() >= 300);
     assert!(
@@ -86,6 +87,8 @@ async fn kill_9_during_a_stream_of_posts_loses_no_acknowledged_row() {
         lost.len(),
         lost.first()
     );
+    // And what was committed is in the derived state, exactly.
+    assert_derived_exact(&pool, "after kill -9").await;
 }
 
 #[tokio::test]

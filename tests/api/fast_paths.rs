@@ -6,57 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-use crate::helpers::TestApp;
-
-/// The cube as stored (non-empty cells) against the cube recomputed from the
-/// profile; empty when they agree.
-const CUBE_DIFF: &str = "
-    WITH fresh AS (
-        SELECT d.cohort_month, d.country, d.segment, d.acquisition_source, sum(d.customers) AS customers,
-               sum(d.paying) AS paying, sum(d.active) AS active, sum(d.purchases) AS purchases,
-               sum(d.refunds) AS refunds, sum(d.gross) AS gross, sum(d.refunded) AS refunded
-        FROM customer_summary s, ltv_cube_rows(1, s) d GROUP BY 1, 2, 3, 4),
-    stored AS (
-        SELECT cohort_month, country, segment, acquisition_source, customers::numeric, paying::numeric,
-               active::numeric, purchases::numeric, refunds::numeric, gross, refunded
-        FROM customer_cube
-        WHERE customers <> 0 OR paying <> 0 OR active <> 0 OR purchases <> 0 OR refunds <> 0
-           OR gross <> 0 OR refunded <> 0)
-    SELECT count(*) FROM ((TABLE fresh EXCEPT TABLE stored) UNION ALL (TABLE stored EXCEPT TABLE fresh)) x";
-
-/// customer_period and cohort_activity against their recomputation from the
-/// daily rollup and the profile; 0 when they agree.
-const ACTIVITY_DIFF: &str = "
-    WITH periods AS (
-        SELECT d.customer_id, m.months, d.month_idx / m.months AS period_idx, sum(d.purchases) AS purchases,
-               sum(d.gross - d.refunded) AS net
-        FROM customer_day_category d CROSS JOIN (VALUES (1::smallint), (3::smallint), (12::smallint)) m(months)
-        GROUP BY 1, 2, 3),
-    fresh AS (
-        SELECT a.months, a.cohort_idx, a.country, a.segment, a.acquisition_source, a.period_idx,
-               sum(a.active) AS active, sum(a.net) AS net
-        FROM customer_period p JOIN customer_summary s USING (customer_id), ltv_activity_rows(1, s, p) a
-        GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(a.active) <> 0 OR sum(a.net) <> 0),
-    stored AS (
-        SELECT months, cohort_idx, country, segment, acquisition_source, period_idx, active::numeric, net
-        FROM cohort_activity WHERE grain = 0 AND (active <> 0 OR net <> 0)),
-    totals AS (
-        SELECT months, cohort_idx, period_idx, sum(active) AS active, sum(net) AS net
-        FROM cohort_activity WHERE grain = 0 GROUP BY 1, 2, 3 HAVING sum(active) <> 0 OR sum(net) <> 0),
-    stored_totals AS (
-        SELECT months, cohort_idx, period_idx, active::numeric, net
-        FROM cohort_activity WHERE grain = 1 AND (active <> 0 OR net <> 0)),
-    stored_periods AS (
-        SELECT customer_id, months, period_idx, purchases::numeric, net FROM customer_period
-        WHERE purchases <> 0 OR net <> 0)
-    SELECT (SELECT count(*) FROM ((TABLE fresh EXCEPT TABLE stored) UNION ALL (TABLE stored EXCEPT TABLE fresh)) x)
-         + (SELECT count(*) FROM ((TABLE totals EXCEPT TABLE stored_totals)
-                                  UNION ALL (TABLE stored_totals EXCEPT TABLE totals)) z)
-         + (SELECT count(*) FROM ((SELECT customer_id, months, period_idx, purchases, net FROM periods
-                                   WHERE purchases <> 0 OR net <> 0 EXCEPT TABLE stored_periods)
-                                  UNION ALL (TABLE stored_periods EXCEPT
-                                  SELECT customer_id, months, period_idx, purchases, net FROM periods
-                                  WHERE purchases <> 0 OR net <> 0)) y)";
+use crate::helpers::{assert_derived_exact, TestApp};
 
 fn customer(rng: &mut ChaCha8Rng, id: usize) -> String {
     let month = rng.random_range(1..=12);
@@ -111,16 +61,7 @@ async fn the_cubes_and_the_cohort_and_retention_pipes_stay_exact_through_upserts
             .collect();
         let (status, body) = app.post_events("transactions", txs.join("\n")).await;
         assert!(status.is_success(), "{body}");
-        assert_eq!(
-            app.count(CUBE_DIFF).await,
-            0,
-            "cube drifted in round {round}"
-        );
-        assert_eq!(
-            app.count(ACTIVITY_DIFF).await,
-            0,
-            "retention cube drifted in round {round}"
-        );
+        assert_derived_exact(&app.pool, &format!("round {round}")).await;
 
         // The cube branch (no registration window) against the general branch
         // (a window that contains every registration).
@@ -268,27 +209,6 @@ async fn the_cube_counts_every_transaction() {
     );
 }
 
-/// The RFM cube as stored (non-empty cells) against its recomputation from
-/// the profile; 0 when they agree.
-const RFM_DIFF: &str = "
-    WITH fresh AS (
-        SELECT ltv_utc_day(last_purchase_at) AS last_day, purchases, count(*)::bigint AS customers,
-               sum(gross - refunded) AS monetary
-        FROM customer_summary WHERE purchases > 0 GROUP BY 1, 2),
-    stored AS (SELECT last_day, purchases, customers, monetary FROM rfm_cube WHERE customers <> 0),
-    fresh_m AS (
-        SELECT ltv_bucket(gross - refunded) AS bucket, count(*)::bigint AS customers
-        FROM customer_summary WHERE purchases > 0 GROUP BY 1),
-    stored_m AS (SELECT bucket, customers FROM rfm_monetary WHERE customers <> 0),
-    fresh_d AS (SELECT last_day, sum(customers)::bigint AS customers FROM fresh GROUP BY 1),
-    stored_d AS (SELECT last_day, customers FROM rfm_days WHERE customers <> 0),
-    fresh_p AS (SELECT purchases, sum(customers)::bigint AS customers FROM fresh GROUP BY 1),
-    stored_p AS (SELECT purchases, customers FROM rfm_purchases WHERE customers <> 0)
-    SELECT (SELECT count(*) FROM ((TABLE fresh EXCEPT TABLE stored) UNION ALL (TABLE stored EXCEPT TABLE fresh)) x)
-         + (SELECT count(*) FROM ((TABLE fresh_m EXCEPT TABLE stored_m) UNION ALL (TABLE stored_m EXCEPT TABLE fresh_m)) y)
-         + (SELECT count(*) FROM ((TABLE fresh_d EXCEPT TABLE stored_d) UNION ALL (TABLE stored_d EXCEPT TABLE fresh_d)) d)
-         + (SELECT count(*) FROM ((TABLE fresh_p EXCEPT TABLE stored_p) UNION ALL (TABLE stored_p EXCEPT TABLE fresh_p)) p)";
-
 /// Coarse amounts (ties in monetary too), full and partial refunds (zero and
 /// negative net), purchases on few distinct days (ties in recency).
 fn rfm_transaction(rng: &mut ChaCha8Rng, id: usize, customers: usize) -> String {
@@ -327,11 +247,7 @@ async fn rfm_from_the_cuts_equals_rfm_from_ranking_every_customer() {
             .collect();
         let (status, body) = app.post_events("transactions", txs.join("\n")).await;
         assert!(status.is_success(), "{body}");
-        assert_eq!(
-            app.count(RFM_DIFF).await,
-            0,
-            "RFM cube drifted in round {round}"
-        );
+        assert_derived_exact(&app.pool, &format!("round {round}")).await;
 
         for query in [
             "limit=10000",
@@ -420,31 +336,6 @@ async fn rfm_from_the_cuts_equals_rfm_from_ranking_every_customer() {
     assert_ne!(skewed, general, "segmentation did not read rfm_purchases");
 }
 
-/// The factor tables as stored against their recomputation from the
-/// profile; 0 when they agree.
-const FACTOR_DIFF: &str = "
-    WITH fresh AS (
-        SELECT f.factor, f.value, count(*)::bigint AS customers, sum(s.gross - s.refunded) AS ltv,
-               sum(s.purchases)::bigint AS purchases, sum(s.gross) AS gross,
-               sum(s.interactions)::bigint AS interactions, sum(s.satisfaction_sum)::bigint AS satisfaction_sum,
-               sum(s.satisfaction_n)::bigint AS satisfaction_n
-        FROM customer_summary s, ltv_factor_values(s) f GROUP BY 1, 2),
-    stored AS (SELECT factor, value, customers, ltv, purchases, gross, interactions, satisfaction_sum,
-                      satisfaction_n FROM factor_cube WHERE customers <> 0),
-    fresh_h AS (
-        SELECT f.factor, f.value, ltv_bucket(s.gross - s.refunded) AS bucket, count(*)::bigint AS customers
-        FROM customer_summary s, ltv_factor_values(s) f GROUP BY 1, 2, 3),
-    stored_h AS (SELECT factor, value, bucket, customers FROM factor_histogram WHERE customers <> 0),
-    fresh_c AS (
-        SELECT m.metric, count(*)::bigint AS n, sum(m.x) AS sx, sum(s.gross - s.refunded) AS sy,
-               sum(m.x * m.x) AS sxx, sum((s.gross - s.refunded) ^ 2) AS syy,
-               sum(m.x * (s.gross - s.refunded)) AS sxy
-        FROM customer_summary s, ltv_factor_metrics(s) m GROUP BY 1),
-    stored_c AS (SELECT metric, n, sx, sy, sxx, syy, sxy FROM factor_correlation WHERE n <> 0)
-    SELECT (SELECT count(*) FROM ((TABLE fresh EXCEPT TABLE stored) UNION ALL (TABLE stored EXCEPT TABLE fresh)) x)
-         + (SELECT count(*) FROM ((TABLE fresh_h EXCEPT TABLE stored_h) UNION ALL (TABLE stored_h EXCEPT TABLE fresh_h)) y)
-         + (SELECT count(*) FROM ((TABLE fresh_c EXCEPT TABLE stored_c) UNION ALL (TABLE stored_c EXCEPT TABLE fresh_c)) z)";
-
 fn factor_customer(rng: &mut ChaCha8Rng, id: usize) -> String {
     let age = match rng.random_range(0..10) {
         0 => "null".to_string(),
@@ -508,11 +399,7 @@ async fn influencing_factors_from_the_factor_tables_equal_the_pass_over_every_cu
             .post_events("customer_interactions", interactions.join("\n"))
             .await;
         assert!(status.is_success(), "{body}");
-        assert_eq!(
-            app.count(FACTOR_DIFF).await,
-            0,
-            "factor tables drifted in round {round}"
-        );
+        assert_derived_exact(&app.pool, &format!("round {round}")).await;
 
         for query in [
             "",

@@ -306,3 +306,18 @@ fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Every derived table equals its recomputation from the raw tables
+/// (`ltv-pipes rollups verify`); panics with the differing rows otherwise.
+pub async fn assert_derived_exact(pool: &sqlx::PgPool, context: &str) {
+    let report = ltv_pipes::rollups::verify(pool).await.expect("verify runs");
+    let diffs: Vec<String> = report
+        .differences()
+        .map(|d| format!("{} {:?} {}", d.table, d.side, d.row))
+        .collect();
+    assert!(
+        report.is_clean(),
+        "{context}: derived state drifted:\n{}",
+        diffs.join("\n")
+    );
+}

@@ -16,4 +16,5 @@ mod forecast;
 mod operations;
 mod pipes;
 mod polling;
+mod rollups;
 mod validation;

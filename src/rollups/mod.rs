@@ -1,0 +1,41 @@
+//! The derived state: every table the pipes read that is computed from the
+//! three datasource tables, and the checks that it is exact. The tables and
+//! their maintenance are SQL (`migrations/`, `sql/`); this module knows which
+//! tables are derived and how to prove them right (`ltv-pipes rollups verify`).
+
+pub mod verify;
+
+pub use verify::{verify, Difference, Report};
+
+/// A derived table and the rows of it that count for nothing. Group-level
+/// tables keep a row whose every measure went back to zero (its members moved
+/// away): such a row changes no answer, so it is not a difference.
+#[derive(Debug, Clone, Copy)]
+pub struct Derived {
+    pub table: &'static str,
+    /// SQL predicate over the table's columns: true for a row that adds
+    /// nothing to any answer (None: every row counts).
+    pub zero: Option<&'static str>,
+}
+
+/// Every derived table, level by level: each is recomputed by the view
+/// `ltv_expected_<table>` (sql/10_verify.sql) from the raw tables (level 1) or
+/// from the stored level below.
+pub const DERIVED: &[Derived] = &[
+    Derived { table: "customer_day_category", zero: Some("purchases = 0 AND refunds = 0") },
+    Derived { table: "interaction_day", zero: Some("interactions = 0") },
+    Derived { table: "customer_category_total", zero: Some("purchases = 0") },
+    Derived { table: "customer_channel_total", zero: Some("interactions = 0") },
+    Derived { table: "customer_summary", zero: None },
+    Derived { table: "customer_cube", zero: Some("customers = 0 AND purchases = 0 AND refunds = 0 AND gross = 0 AND refunded = 0") },
+    Derived { table: "customer_period", zero: Some("purchases = 0 AND net = 0") },
+    Derived { table: "cohort_activity", zero: Some("active = 0 AND net = 0") },
+    Derived { table: "ltv_histogram", zero: Some("customers = 0 AND ltv = 0") },
+    Derived { table: "rfm_cube", zero: Some("customers = 0 AND monetary = 0") },
+    Derived { table: "rfm_monetary", zero: Some("customers = 0") },
+    Derived { table: "rfm_days", zero: Some("customers = 0") },
+    Derived { table: "rfm_purchases", zero: Some("customers = 0") },
+    Derived { table: "factor_cube", zero: Some("customers = 0 AND ltv = 0 AND purchases = 0 AND gross = 0 AND interactions = 0 AND satisfaction_sum = 0 AND satisfaction_n = 0") },
+    Derived { table: "factor_histogram", zero: Some("customers = 0") },
+    Derived { table: "factor_correlation", zero: Some("n = 0 AND sx = 0 AND sy = 0 AND sxx = 0 AND syy = 0 AND sxy = 0") },
+];
