@@ -99,7 +99,7 @@ pub fn baselines() -> Vec<(&'static str, String)> {
         ),
         (
             // Plain SQL cannot fit BG/NBD; its part of the question is the
-            // model's inputs per customer (METRICS.md "Forecast"), which every
+            // model's inputs per customer (docs/METRICS.md "Forecast"), which every
             // forecast needs, summed so the client does not fetch 1M rows.
             "ltv_forecast",
             format!(

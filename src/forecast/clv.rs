@@ -1,4 +1,4 @@
-//! Discounted customer lifetime value, exactly as METRICS.md defines it:
+//! Discounted customer lifetime value, exactly as docs/METRICS.md defines it:
 //! predicted_clv = margin · Σ_{m=1..H} E[value] · (E[purchases by month m]
 //!   − E[purchases by month m−1]) / (1 + monthly_discount)^m,
 //! monthly_discount = (1 + discount_rate)^(1/12) − 1.
@@ -21,7 +21,7 @@ pub struct ClvSettings {
     pub discount_rate: f64,
     /// Share of spend that is profit; 1.0 makes CLV a revenue figure.
     pub margin: f64,
-    /// Model time units per month: 30.4375 for daily periods (METRICS.md);
+    /// Model time units per month: 30.4375 for daily periods (docs/METRICS.md);
     /// e.g. 4.345 for weekly data as in `lifetimes`.
     pub periods_per_month: f64,
 }
@@ -60,7 +60,7 @@ impl ClvSettings {
     }
 }
 
-/// The per-customer outputs of METRICS.md's forecast section.
+/// The per-customer outputs of docs/METRICS.md's forecast section.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CustomerForecast {
     /// P(alive) at the end of observation.
@@ -115,7 +115,7 @@ fn discounted(
     }
 }
 
-/// Everything METRICS.md lists per customer, from both fitted models.
+/// Everything docs/METRICS.md lists per customer, from both fitted models.
 /// `monetary` is the mean value of the repeat purchases (0 when x = 0).
 pub fn forecast_customer(
     bg: &BgNbdParams,

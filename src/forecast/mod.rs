@@ -25,7 +25,7 @@
 //!
 //! CLV multiplies the two: for each month of the horizon, the expected
 //! purchases in that month times the expected spend, discounted to today
-//! and multiplied by the margin (see METRICS.md).
+//! and multiplied by the margin (see docs/METRICS.md).
 //!
 //! **Codemap.** [`summary`] collapses customers into unique histories with
 //! counts, so fitting cost grows with distinct histories, not customers;

@@ -118,7 +118,7 @@ impl TriplesBuilder {
     /// Adds `count` customers with the same history. A negative count is an
     /// error (it usually means a broken aggregation upstream); 0 is ignored.
     /// Customers with frequency > 0 and monetary > 0 also join the spend
-    /// sample; monetary is otherwise unused (METRICS.md sets it to 0 for x = 0).
+    /// sample; monetary is otherwise unused (docs/METRICS.md sets it to 0 for x = 0).
     pub fn add_count(
         &mut self,
         frequency: u32,

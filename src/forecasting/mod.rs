@@ -135,7 +135,7 @@ fn stored_fit(row: &sqlx::postgres::PgRow) -> Result<StoredFit, sqlx::Error> {
 /// Progress lines of a long fit (the CLI prints them; the server logs them).
 pub type Progress<'a> = &'a (dyn Fn(&str) + Send + Sync);
 
-/// One customer's inputs (METRICS.md "Forecast").
+/// One customer's inputs (docs/METRICS.md "Forecast").
 struct Input {
     customer_id: String,
     frequency: i32,

@@ -1,6 +1,6 @@
 //! Golden tests for the seven CLV pipes: a dozen hand-designed customers whose
-//! every expected number is derived from the rules (`../shared/METRICS.md`,
-//! `docs/CLV_PIPES.md`), never copied from a pipe's answer.
+//! every expected number is derived from the rules (`docs/METRICS.md`), never
+//! copied from a pipe's answer.
 //!
 //! Every request uses a fixed `as_of` (2024-06-30, and 2024-03-31 for the
 //! "earlier point of view" tests) so nothing depends on today's date.

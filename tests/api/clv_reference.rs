@@ -2,7 +2,7 @@
 //! customers and a few thousand transactions and interactions through the Events API,
 //! then every CLV pipe, for many parameter combinations, must answer exactly what a
 //! plain reference query over the raw tables answers. The reference queries are
-//! written from `METRICS.md` and `docs/CLV_PIPES.md` only (not from the pipe files).
+//! written from `docs/METRICS.md` only (not from the pipe files).
 //! Rounding is the contract's: `round(numeric, n)` from the exact value, 2 decimals for
 //! money and averages of money, 4 for the other non-counts; medians are the mean of the
 //! two middle values (computed exactly here).
@@ -1594,7 +1594,7 @@ async fn clv_pipes_agree_with_reference_queries_on_generated_data() {
 
 /// A minimal case: an empty-string category or channel is no value (ingestion
 /// stores it as null), so it groups with missing ones as 'unknown'
-/// (CLV_PIPES.md, "Empty text is no value"): category '' 50 + missing 30 = 80
+/// (docs/METRICS.md, "Empty text is no value"): category '' 50 + missing 30 = 80
 /// beats books 60; channel '' 1 + missing 1 = 2 ties web 2, and 'unknown' < 'web'.
 #[tokio::test]
 async fn influencing_factors_edge_cases_by_the_contract() {

@@ -188,7 +188,7 @@ fn clv_follows_the_metrics_formula() {
         periods_per_month: 30.4375,
     };
     let f = forecast_customer(&p, &gg, 4, 300.0, 400.0, 25.0, &s).unwrap();
-    // Recompute METRICS.md's sum by hand.
+    // Recompute docs/METRICS.md's sum by hand.
     let d = 1.1f64.powf(1.0 / 12.0) - 1.0;
     let mut want = 0.0;
     for m in 1..=24 {

@@ -138,7 +138,7 @@ const CDNOW_PREDICTIONS: [(u32, f64, f64, f64, f64, f64); 7] = [
 fn predictions_on_cdnow_customers_match_lifetimes() {
     let customers = common::cdnow();
     // lifetimes' CLV: 4.345 weeks per month, monthly discount 0.01, which is
-    // METRICS.md's formula with discount_rate = 1.01^12 − 1.
+    // docs/METRICS.md's formula with discount_rate = 1.01^12 − 1.
     let settings = ClvSettings {
         horizon_months: 12,
         discount_rate: 1.01f64.powi(12) - 1.0,
