@@ -1,27 +1,15 @@
 -- The profile (customer_summary): each customer's attributes next to its
--- totals. The attributes are copied by statement-level triggers on
--- `customers`, so every writer (Events API, bulk append, psql) keeps them
--- current in the same transaction as the customers row itself. The functions
+-- totals, kept by sql/11_ingest.sql in the transaction that writes the
+-- customers row (or rebuilt from the raw tables: `ltv-pipes rollups refresh`).
+-- The functions
 -- below give the customers of an as_of: from the profile alone when no
 -- transaction is dated after it, else from the daily rollup.
 
-CREATE OR REPLACE FUNCTION ltv_copy_customer_attributes() RETURNS trigger
-LANGUAGE plpgsql
-AS $$
-BEGIN
-    -- Key order: concurrent writers lock summary rows in the same order.
-    INSERT INTO customer_summary AS s
-        (customer_id, registration_date, country, city, age, gender, acquisition_source, segment, is_active)
-    SELECT customer_id, registration_date, country, city, age, gender, acquisition_source, segment, is_active
-    FROM changed ORDER BY customer_id
-    ON CONFLICT (customer_id) DO UPDATE SET
-        registration_date = EXCLUDED.registration_date, country = EXCLUDED.country,
-        city = EXCLUDED.city, age = EXCLUDED.age, gender = EXCLUDED.gender,
-        acquisition_source = EXCLUDED.acquisition_source, segment = EXCLUDED.segment,
-        is_active = EXCLUDED.is_active;
-    RETURN NULL;
-END
-$$;
+-- Maintained by sql/11_ingest.sql since the triggers were removed (no
+-- trigger writes to another table): drop them from databases that had them.
+DROP TRIGGER IF EXISTS customers_profile_insert ON customers;
+DROP TRIGGER IF EXISTS customers_profile_update ON customers;
+DROP FUNCTION IF EXISTS ltv_copy_customer_attributes();
 
 -- True when the all-time rollups answer as_of exactly: no transaction is dated
 -- after it (or none is stored).
@@ -92,15 +80,3 @@ AS $$
   UNION ALL
   SELECT * FROM ltv_customers_past(as_of)
 $$;
-
--- A trigger with a transition table serves one event; INSERT ... ON CONFLICT
--- DO UPDATE fires both.
-DROP TRIGGER IF EXISTS customers_profile_insert ON customers;
-CREATE TRIGGER customers_profile_insert AFTER INSERT ON customers
-    REFERENCING NEW TABLE AS changed
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_copy_customer_attributes();
-
-DROP TRIGGER IF EXISTS customers_profile_update ON customers;
-CREATE TRIGGER customers_profile_update AFTER UPDATE ON customers
-    REFERENCING NEW TABLE AS changed
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_copy_customer_attributes();

@@ -1,13 +1,18 @@
 -- The customer cube: the profile summed by registration month and the
 -- attributes pipes filter on. A dashboard's cohort table or portfolio snapshot
 -- for the latest data is a sum over a few thousand cube rows instead of a scan
--- of every customer. Kept exact by statement-level triggers on
--- customer_summary (whoever writes it, in the same transaction): each
--- statement adds its new rows and subtracts its old ones.
+-- of every customer. Kept exact per batch (sql/11_ingest.sql): each batch
+-- adds its customers' new profiles and subtracts their old ones.
 --
 -- Members are the customers of an as_of on or after the newest event: known
 -- customers (a registration date) and transaction-only customers (cohort_month
 -- 'infinity', attributes '').
+
+-- Maintained by sql/11_ingest.sql since the triggers were removed (no
+-- trigger writes to another table): drop them from databases that had them.
+DROP TRIGGER IF EXISTS customer_summary_cube_insert ON customer_summary;
+DROP TRIGGER IF EXISTS customer_summary_cube_update ON customer_summary;
+DROP FUNCTION IF EXISTS ltv_cube_apply();
 
 -- A profile row's cube key and contribution; no row when it is no member.
 CREATE OR REPLACE FUNCTION ltv_cube_rows(sign integer, s customer_summary)
@@ -27,36 +32,6 @@ AS $$
   WHERE s.registration_date IS NOT NULL OR s.purchases + s.refunds > 0
 $$;
 
-CREATE OR REPLACE FUNCTION ltv_cube_apply() RETURNS trigger
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    -- An INSERT has no old rows; an UPDATE subtracts them.
-    source text := CASE TG_OP
-        WHEN 'INSERT' THEN 'SELECT d.* FROM new_rows n, ltv_cube_rows(1, n) d'
-        ELSE 'SELECT d.* FROM new_rows n, ltv_cube_rows(1, n) d
-              UNION ALL SELECT d.* FROM old_rows o, ltv_cube_rows(-1, o) d' END;
-BEGIN
-    -- Key order: concurrent writers lock cube rows in the same order. Rows
-    -- whose contribution did not change (e.g. a top_category refresh) cancel
-    -- out and touch nothing.
-    EXECUTE 'INSERT INTO customer_cube AS c
-             SELECT cohort_month, country, segment, acquisition_source, sum(customers), sum(paying),
-                    sum(active), sum(purchases), sum(refunds), sum(gross), sum(refunded)
-             FROM (' || source || ') x
-             GROUP BY 1, 2, 3, 4
-             HAVING sum(customers) <> 0 OR sum(paying) <> 0 OR sum(active) <> 0 OR sum(purchases) <> 0
-                 OR sum(refunds) <> 0 OR sum(gross) <> 0 OR sum(refunded) <> 0
-             ORDER BY 1, 2, 3, 4
-             ON CONFLICT (cohort_month, country, segment, acquisition_source) DO UPDATE SET
-                 customers = c.customers + EXCLUDED.customers, paying = c.paying + EXCLUDED.paying,
-                 active = c.active + EXCLUDED.active, purchases = c.purchases + EXCLUDED.purchases,
-                 refunds = c.refunds + EXCLUDED.refunds, gross = c.gross + EXCLUDED.gross,
-                 refunded = c.refunded + EXCLUDED.refunded';
-    RETURN NULL;
-END
-$$;
-
 -- True when the cube answers as_of: the profile does (no transaction after it)
 -- and nobody registered after it.
 CREATE OR REPLACE FUNCTION ltv_cube_answers(as_of date) RETURNS boolean
@@ -74,12 +49,24 @@ CREATE OR REPLACE FUNCTION ltv_transaction_count() RETURNS bigint
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT coalesce(sum(purchases + refunds), 0)::bigint FROM customer_cube $$;
 
-DROP TRIGGER IF EXISTS customer_summary_cube_insert ON customer_summary;
-CREATE TRIGGER customer_summary_cube_insert AFTER INSERT ON customer_summary
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_cube_apply();
-
-DROP TRIGGER IF EXISTS customer_summary_cube_update ON customer_summary;
-CREATE TRIGGER customer_summary_cube_update AFTER UPDATE ON customer_summary
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_cube_apply();
+-- A batch's profiles, before (`old`) and after (`new`) -> the cube's delta.
+-- Key order: concurrent writers lock cube rows in the same order. Profiles
+-- whose contribution did not change cancel out and touch nothing.
+CREATE OR REPLACE FUNCTION ltv_cube_apply(old customer_summary[], new customer_summary[]) RETURNS void
+LANGUAGE sql
+AS $$
+  INSERT INTO customer_cube AS c
+  SELECT cohort_month, country, segment, acquisition_source, sum(customers), sum(paying),
+         sum(active), sum(purchases), sum(refunds), sum(gross), sum(refunded)
+  FROM (SELECT d.* FROM unnest(new) n, ltv_cube_rows(1, n) d
+        UNION ALL SELECT d.* FROM unnest(old) o, ltv_cube_rows(-1, o) d) x
+  GROUP BY 1, 2, 3, 4
+  HAVING sum(customers) <> 0 OR sum(paying) <> 0 OR sum(active) <> 0 OR sum(purchases) <> 0
+      OR sum(refunds) <> 0 OR sum(gross) <> 0 OR sum(refunded) <> 0
+  ORDER BY 1, 2, 3, 4
+  ON CONFLICT (cohort_month, country, segment, acquisition_source) DO UPDATE SET
+      customers = c.customers + EXCLUDED.customers, paying = c.paying + EXCLUDED.paying,
+      active = c.active + EXCLUDED.active, purchases = c.purchases + EXCLUDED.purchases,
+      refunds = c.refunds + EXCLUDED.refunds, gross = c.gross + EXCLUDED.gross,
+      refunded = c.refunded + EXCLUDED.refunded
+$$;

@@ -3,8 +3,13 @@
 -- attributes pipes filter on. An exact median or top-10% share then needs the
 -- histogram (to find the bucket that holds the wanted rank) plus one index
 -- range scan of that bucket's few thousand customers, instead of sorting every
--- customer. Kept by statement-level triggers on customer_summary, like
--- customer_cube.
+-- customer. Kept per batch, like customer_cube.
+
+-- Maintained by sql/11_ingest.sql since the triggers were removed (no
+-- trigger writes to another table): drop them from databases that had them.
+DROP TRIGGER IF EXISTS customer_summary_histogram_insert ON customer_summary;
+DROP TRIGGER IF EXISTS customer_summary_histogram_update ON customer_summary;
+DROP FUNCTION IF EXISTS ltv_histogram_apply();
 
 -- The k-th smallest LTV (1-based) among the current members matching the
 -- filters (null: any; '' matches nobody, as in the general queries), or null
@@ -155,40 +160,25 @@ BEGIN
 END
 $$;
 
--- customer_summary -> ltv_histogram: members and attributes exactly as
--- customer_cube counts them; ltv_bucket (a numeric logarithm) once per row.
-CREATE OR REPLACE FUNCTION ltv_histogram_apply() RETURNS trigger
-LANGUAGE plpgsql
+-- A batch's profiles before and after -> the histogram's delta: members and
+-- attributes exactly as customer_cube counts them; ltv_bucket (a numeric
+-- logarithm) once per row.
+CREATE OR REPLACE FUNCTION ltv_histogram_apply(old customer_summary[], new customer_summary[]) RETURNS void
+LANGUAGE sql
 AS $$
-DECLARE
-    -- Members and their attributes exactly as customer_cube counts them.
-    source text := CASE TG_OP
-        WHEN 'INSERT' THEN 'SELECT d.*, n.gross - n.refunded AS v FROM new_rows n, ltv_cube_rows(1, n) d'
-        ELSE 'SELECT d.*, n.gross - n.refunded AS v FROM new_rows n, ltv_cube_rows(1, n) d
-              UNION ALL SELECT d.*, o.gross - o.refunded FROM old_rows o, ltv_cube_rows(-1, o) d' END;
-BEGIN
-    EXECUTE 'INSERT INTO ltv_histogram AS h
-             SELECT g.grain, CASE g.grain WHEN 0 THEN x.country ELSE '''' END,
-                    CASE g.grain WHEN 0 THEN x.segment ELSE '''' END,
-                    CASE g.grain WHEN 0 THEN x.acquisition_source ELSE '''' END,
-                    x.bucket, sum(x.customers), sum(x.customers * x.v)
-             FROM (SELECT y.*, ltv_bucket(y.v) AS bucket FROM (' || source || ') y OFFSET 0) x
-             CROSS JOIN (VALUES (0::smallint), (1::smallint)) g(grain)
-             GROUP BY 1, 2, 3, 4, 5
-             HAVING sum(x.customers) <> 0 OR sum(x.customers * x.v) <> 0
-             ORDER BY 1, 2, 3, 4, 5
-             ON CONFLICT (grain, country, segment, acquisition_source, bucket) DO UPDATE SET
-                 customers = h.customers + EXCLUDED.customers, ltv = h.ltv + EXCLUDED.ltv';
-    RETURN NULL;
-END
+  INSERT INTO ltv_histogram AS h
+  SELECT g.grain, CASE g.grain WHEN 0 THEN x.country ELSE '' END,
+         CASE g.grain WHEN 0 THEN x.segment ELSE '' END,
+         CASE g.grain WHEN 0 THEN x.acquisition_source ELSE '' END,
+         x.bucket, sum(x.customers), sum(x.customers * x.v)
+  FROM (SELECT y.*, ltv_bucket(y.v) AS bucket
+        FROM (SELECT d.*, n.gross - n.refunded AS v FROM unnest(new) n, ltv_cube_rows(1, n) d
+              UNION ALL SELECT d.*, o.gross - o.refunded FROM unnest(old) o, ltv_cube_rows(-1, o) d) y
+        OFFSET 0) x
+  CROSS JOIN (VALUES (0::smallint), (1::smallint)) g(grain)
+  GROUP BY 1, 2, 3, 4, 5
+  HAVING sum(x.customers) <> 0 OR sum(x.customers * x.v) <> 0
+  ORDER BY 1, 2, 3, 4, 5
+  ON CONFLICT (grain, country, segment, acquisition_source, bucket) DO UPDATE SET
+      customers = h.customers + EXCLUDED.customers, ltv = h.ltv + EXCLUDED.ltv
 $$;
-
-DROP TRIGGER IF EXISTS customer_summary_histogram_insert ON customer_summary;
-CREATE TRIGGER customer_summary_histogram_insert AFTER INSERT ON customer_summary
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_histogram_apply();
-
-DROP TRIGGER IF EXISTS customer_summary_histogram_update ON customer_summary;
-CREATE TRIGGER customer_summary_histogram_update AFTER UPDATE ON customer_summary
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_histogram_apply();

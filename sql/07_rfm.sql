@@ -6,7 +6,7 @@
 -- which equals 1 + #{j in 1..4 : s_(t_j) < value}, where s_(t) is the t-th
 -- smallest value and t_j = ceil(j * n / 5). So four order statistics per
 -- dimension ("cuts") score everybody, and for the default window those come
--- from small tables kept by statement-level triggers on customer_summary:
+-- from small tables kept per batch from the profiles (sql/11_ingest.sql):
 --
 --   rfm_cube      purchasers by (UTC day of the last purchase, purchases):
 --                 the segment summary (a segment depends on r and f only);
@@ -19,6 +19,12 @@
 -- last purchase day, so the day cuts work on last_day ascending. The tables
 -- answer the default window when the profile does (ltv_summary_answers: no
 -- transaction after as_of); other windows and filters rank (ltv_rfm_scores).
+
+-- Maintained by sql/11_ingest.sql since the triggers were removed (no
+-- trigger writes to another table): drop them from databases that had them.
+DROP TRIGGER IF EXISTS customer_summary_rfm_insert ON customer_summary;
+DROP TRIGGER IF EXISTS customer_summary_rfm_update ON customer_summary;
+DROP FUNCTION IF EXISTS ltv_rfm_apply();
 
 -- Purchases per customer in the window [start_ts, end_ts] (either may be null:
 -- unbounded) up to the end of as_of. Whole days inside the window come from the
@@ -112,50 +118,6 @@ BEGIN
         found := found || v;
     END LOOP;
     RETURN found;
-END
-$$;
-
--- customer_summary -> rfm_cube, rfm_monetary and the two marginals rfm_days
--- and rfm_purchases (summed from the cube's own delta, so the transition
--- tables are read once for all three).
-CREATE OR REPLACE FUNCTION ltv_rfm_apply() RETURNS trigger
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    -- An INSERT has no old rows; an UPDATE subtracts them. Rows whose
-    -- contribution did not change cancel out and touch nothing.
-    source text := CASE TG_OP
-        WHEN 'INSERT' THEN 'SELECT 1 AS sign, n.* FROM new_rows n WHERE n.purchases > 0'
-        ELSE 'SELECT 1 AS sign, n.* FROM new_rows n WHERE n.purchases > 0
-              UNION ALL SELECT -1, o.* FROM old_rows o WHERE o.purchases > 0' END;
-BEGIN
-    -- Key order: concurrent writers lock rows in the same order.
-    EXECUTE 'WITH delta AS MATERIALIZED (
-                 SELECT ltv_utc_day(x.last_purchase_at) AS last_day, x.purchases,
-                        sum(x.sign) AS customers, sum(x.sign * (x.gross - x.refunded)) AS monetary
-                 FROM (' || source || ') x
-                 GROUP BY 1, 2
-                 HAVING sum(x.sign) <> 0 OR sum(x.sign * (x.gross - x.refunded)) <> 0),
-             cube AS (
-                 INSERT INTO rfm_cube AS c
-                 SELECT * FROM delta ORDER BY 1, 2
-                 ON CONFLICT (last_day, purchases) DO UPDATE SET
-                     customers = c.customers + EXCLUDED.customers, monetary = c.monetary + EXCLUDED.monetary),
-             days AS (
-                 INSERT INTO rfm_days AS d
-                 SELECT last_day, sum(customers) FROM delta GROUP BY 1 HAVING sum(customers) <> 0 ORDER BY 1
-                 ON CONFLICT (last_day) DO UPDATE SET customers = d.customers + EXCLUDED.customers)
-             INSERT INTO rfm_purchases AS p
-             SELECT purchases, sum(customers) FROM delta GROUP BY 1 HAVING sum(customers) <> 0 ORDER BY 1
-             ON CONFLICT (purchases) DO UPDATE SET customers = p.customers + EXCLUDED.customers';
-    EXECUTE 'INSERT INTO rfm_monetary AS m
-             SELECT ltv_bucket(x.gross - x.refunded), sum(x.sign)
-             FROM (' || source || ') x
-             GROUP BY 1
-             HAVING sum(x.sign) <> 0
-             ORDER BY 1
-             ON CONFLICT (bucket) DO UPDATE SET customers = m.customers + EXCLUDED.customers';
-    RETURN NULL;
 END
 $$;
 
@@ -291,12 +253,39 @@ AS $$
   FROM ranked
 $$;
 
-DROP TRIGGER IF EXISTS customer_summary_rfm_insert ON customer_summary;
-CREATE TRIGGER customer_summary_rfm_insert AFTER INSERT ON customer_summary
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_rfm_apply();
-
-DROP TRIGGER IF EXISTS customer_summary_rfm_update ON customer_summary;
-CREATE TRIGGER customer_summary_rfm_update AFTER UPDATE ON customer_summary
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_rfm_apply();
+-- A batch's profiles before and after -> rfm_cube, rfm_monetary and the two
+-- marginals rfm_days and rfm_purchases (summed from the cube's own delta).
+-- Purchasers only; key order.
+CREATE OR REPLACE FUNCTION ltv_rfm_apply(old customer_summary[], new customer_summary[]) RETURNS void
+LANGUAGE sql
+AS $$
+  WITH src AS MATERIALIZED (
+    SELECT 1 AS sign, n.last_purchase_at, n.purchases, n.gross - n.refunded AS net
+    FROM unnest(new) n WHERE n.purchases > 0
+    UNION ALL
+    SELECT -1, o.last_purchase_at, o.purchases, o.gross - o.refunded FROM unnest(old) o WHERE o.purchases > 0
+  ), delta AS MATERIALIZED (
+    SELECT ltv_utc_day(x.last_purchase_at) AS last_day, x.purchases,
+           sum(x.sign) AS customers, sum(x.sign * x.net) AS monetary
+    FROM src x
+    GROUP BY 1, 2
+    HAVING sum(x.sign) <> 0 OR sum(x.sign * x.net) <> 0
+  ), cube AS (
+    INSERT INTO rfm_cube AS c
+    SELECT * FROM delta ORDER BY 1, 2
+    ON CONFLICT (last_day, purchases) DO UPDATE SET
+        customers = c.customers + EXCLUDED.customers, monetary = c.monetary + EXCLUDED.monetary
+  ), days AS (
+    INSERT INTO rfm_days AS d
+    SELECT last_day, sum(customers) FROM delta GROUP BY 1 HAVING sum(customers) <> 0 ORDER BY 1
+    ON CONFLICT (last_day) DO UPDATE SET customers = d.customers + EXCLUDED.customers
+  ), purchases AS (
+    INSERT INTO rfm_purchases AS p
+    SELECT purchases, sum(customers) FROM delta GROUP BY 1 HAVING sum(customers) <> 0 ORDER BY 1
+    ON CONFLICT (purchases) DO UPDATE SET customers = p.customers + EXCLUDED.customers
+  )
+  INSERT INTO rfm_monetary AS m
+  SELECT ltv_bucket(x.net), sum(x.sign) FROM src x
+  GROUP BY 1 HAVING sum(x.sign) <> 0 ORDER BY 1
+  ON CONFLICT (bucket) DO UPDATE SET customers = m.customers + EXCLUDED.customers
+$$;

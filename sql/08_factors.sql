@@ -1,7 +1,7 @@
 -- Influencing factors for the latest data without a pass over every customer.
 -- The population is the known customers (a registration); each has exactly
--- one value per factor (ltv_factor_values). Kept by statement-level triggers
--- on customer_summary, like customer_cube:
+-- one value per factor (ltv_factor_values). Kept per batch from the
+-- profiles, like customer_cube:
 --
 --   factor_cube         per factor value: customers and the sums the pipe's
 --                       averages and shares divide (a few dozen rows);
@@ -13,6 +13,12 @@
 --
 -- Tenure is as_of - registration day: r against it is minus r against the
 -- registration day, which does not move with as_of, so that is what is kept.
+
+-- Maintained by sql/11_ingest.sql since the triggers were removed (no
+-- trigger writes to another table): drop them from databases that had them.
+DROP TRIGGER IF EXISTS customer_summary_factor_insert ON customer_summary;
+DROP TRIGGER IF EXISTS customer_summary_factor_update ON customer_summary;
+DROP FUNCTION IF EXISTS ltv_factor_apply(), ltv_factor_source(text, text, text);
 
 -- The pipe's factors of a profile (none without a registration), in the
 -- pipe's order.
@@ -88,72 +94,6 @@ AS $$
       (5::smallint, (ltv_utc_day(s.registration_date) - date '2000-01-01')::numeric)
   ) AS m(metric, x)
   WHERE s.registration_date IS NOT NULL AND m.x IS NOT NULL
-$$;
-
--- The statement-level trigger's rows, flattened per profile: a transition
--- table's whole row cannot go through a UNION, so each branch applies the
--- functions to its own rows. `cols` and `joins` are written over the alias r.
-CREATE OR REPLACE FUNCTION ltv_factor_source(op text, cols text, joins text) RETURNS text
-LANGUAGE sql IMMUTABLE
-AS $$
-  SELECT 'SELECT 1 AS sign, ' || replace(cols, 'r.', 'n.') || ' FROM new_rows n, '
-         || replace(replace(joins, '(r)', '(n)'), 'r.', 'n.') || ' WHERE n.registration_date IS NOT NULL'
-         || CASE WHEN op = 'INSERT' THEN '' ELSE
-            ' UNION ALL SELECT -1, ' || replace(cols, 'r.', 'o.') || ' FROM old_rows o, '
-            || replace(replace(joins, '(r)', '(o)'), 'r.', 'o.') || ' WHERE o.registration_date IS NOT NULL' END
-$$;
-
-CREATE OR REPLACE FUNCTION ltv_factor_apply() RETURNS trigger
-LANGUAGE plpgsql
-AS $$
-BEGIN
-    -- Known profiles only; an UPDATE subtracts the old rows. Profiles whose
-    -- contribution did not change cancel out and touch nothing. Key order:
-    -- concurrent writers lock rows in the same order.
-    EXECUTE 'INSERT INTO factor_cube AS c
-             SELECT d.factor, d.value, sum(d.sign), sum(d.sign * d.ltv), sum(d.sign * d.purchases),
-                    sum(d.sign * d.gross), sum(d.sign * d.interactions), sum(d.sign * d.satisfaction_sum),
-                    sum(d.sign * d.satisfaction_n)
-             FROM (' || ltv_factor_source(TG_OP,
-                 'f.factor, f.value, r.gross - r.refunded AS ltv, r.purchases, r.gross, r.interactions,
-                  r.satisfaction_sum, r.satisfaction_n',
-                 'ltv_factor_values(r) f') || ') d
-             GROUP BY 1, 2
-             HAVING sum(d.sign) <> 0 OR sum(d.sign * d.ltv) <> 0 OR sum(d.sign * d.purchases) <> 0
-                 OR sum(d.sign * d.gross) <> 0 OR sum(d.sign * d.interactions) <> 0
-                 OR sum(d.sign * d.satisfaction_sum) <> 0 OR sum(d.sign * d.satisfaction_n) <> 0
-             ORDER BY 1, 2
-             ON CONFLICT (factor, value) DO UPDATE SET
-                 customers = c.customers + EXCLUDED.customers, ltv = c.ltv + EXCLUDED.ltv,
-                 purchases = c.purchases + EXCLUDED.purchases, gross = c.gross + EXCLUDED.gross,
-                 interactions = c.interactions + EXCLUDED.interactions,
-                 satisfaction_sum = c.satisfaction_sum + EXCLUDED.satisfaction_sum,
-                 satisfaction_n = c.satisfaction_n + EXCLUDED.satisfaction_n';
-    -- The bucket (a numeric logarithm) once per profile, not once per factor.
-    EXECUTE 'INSERT INTO factor_histogram AS h
-             SELECT d.factor, d.value, d.bucket, sum(d.sign)
-             FROM (' || ltv_factor_source(TG_OP, 'f.factor, f.value, b.bucket',
-                 'LATERAL (SELECT ltv_bucket(r.gross - r.refunded) AS bucket OFFSET 0) b, ltv_factor_values(r) f')
-             || ') d
-             GROUP BY 1, 2, 3
-             HAVING sum(d.sign) <> 0
-             ORDER BY 1, 2, 3
-             ON CONFLICT (factor, value, bucket) DO UPDATE SET customers = h.customers + EXCLUDED.customers';
-    EXECUTE 'INSERT INTO factor_correlation AS c
-             SELECT d.metric, sum(d.sign), sum(d.sign * d.x), sum(d.sign * d.y), sum(d.sign * d.x * d.x),
-                    sum(d.sign * d.y * d.y), sum(d.sign * d.x * d.y)
-             FROM (' || ltv_factor_source(TG_OP, 'm.metric, m.x, r.gross - r.refunded AS y',
-                 'ltv_factor_metrics(r) m') || ') d
-             GROUP BY 1
-             HAVING sum(d.sign) <> 0 OR sum(d.sign * d.x) <> 0 OR sum(d.sign * d.y) <> 0
-                 OR sum(d.sign * d.x * d.x) <> 0 OR sum(d.sign * d.y * d.y) <> 0
-                 OR sum(d.sign * d.x * d.y) <> 0
-             ORDER BY 1
-             ON CONFLICT (metric) DO UPDATE SET
-                 n = c.n + EXCLUDED.n, sx = c.sx + EXCLUDED.sx, sy = c.sy + EXCLUDED.sy,
-                 sxx = c.sxx + EXCLUDED.sxx, syy = c.syy + EXCLUDED.syy, sxy = c.sxy + EXCLUDED.sxy';
-    RETURN NULL;
-END
 $$;
 
 -- True when the factor tables answer as_of: the cube does (no transaction or
@@ -252,12 +192,58 @@ BEGIN
 END
 $$;
 
-DROP TRIGGER IF EXISTS customer_summary_factor_insert ON customer_summary;
-CREATE TRIGGER customer_summary_factor_insert AFTER INSERT ON customer_summary
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_factor_apply();
-
-DROP TRIGGER IF EXISTS customer_summary_factor_update ON customer_summary;
-CREATE TRIGGER customer_summary_factor_update AFTER UPDATE ON customer_summary
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_factor_apply();
+-- A batch's profiles before and after -> factor_cube, factor_histogram and
+-- factor_correlation. Known profiles only (ltv_factor_values and
+-- ltv_factor_metrics give nothing without a registration); key order.
+CREATE OR REPLACE FUNCTION ltv_factor_apply(old customer_summary[], new customer_summary[]) RETURNS void
+LANGUAGE sql
+AS $$
+  WITH p AS MATERIALIZED (
+    SELECT 1 AS sign, n AS s, ltv_bucket(n.gross - n.refunded) AS bucket FROM unnest(new) n
+    WHERE n.registration_date IS NOT NULL
+    UNION ALL
+    SELECT -1, o, ltv_bucket(o.gross - o.refunded) FROM unnest(old) o WHERE o.registration_date IS NOT NULL
+  ), v AS MATERIALIZED (
+    SELECT p.sign, p.bucket, (p.s).gross - (p.s).refunded AS ltv, (p.s).purchases, (p.s).gross,
+           (p.s).interactions, (p.s).satisfaction_sum, (p.s).satisfaction_n, f.factor, f.value
+    FROM p, ltv_factor_values(p.s) f
+  ), cube AS (
+    INSERT INTO factor_cube AS c
+    SELECT d.factor, d.value, sum(d.sign), sum(d.sign * d.ltv), sum(d.sign * d.purchases),
+           sum(d.sign * d.gross), sum(d.sign * d.interactions), sum(d.sign * d.satisfaction_sum),
+           sum(d.sign * d.satisfaction_n)
+    FROM v d
+    GROUP BY 1, 2
+    HAVING sum(d.sign) <> 0 OR sum(d.sign * d.ltv) <> 0 OR sum(d.sign * d.purchases) <> 0
+        OR sum(d.sign * d.gross) <> 0 OR sum(d.sign * d.interactions) <> 0
+        OR sum(d.sign * d.satisfaction_sum) <> 0 OR sum(d.sign * d.satisfaction_n) <> 0
+    ORDER BY 1, 2
+    ON CONFLICT (factor, value) DO UPDATE SET
+        customers = c.customers + EXCLUDED.customers, ltv = c.ltv + EXCLUDED.ltv,
+        purchases = c.purchases + EXCLUDED.purchases, gross = c.gross + EXCLUDED.gross,
+        interactions = c.interactions + EXCLUDED.interactions,
+        satisfaction_sum = c.satisfaction_sum + EXCLUDED.satisfaction_sum,
+        satisfaction_n = c.satisfaction_n + EXCLUDED.satisfaction_n
+  ), histogram AS (
+    INSERT INTO factor_histogram AS h
+    SELECT d.factor, d.value, d.bucket, sum(d.sign)
+    FROM v d
+    GROUP BY 1, 2, 3
+    HAVING sum(d.sign) <> 0
+    ORDER BY 1, 2, 3
+    ON CONFLICT (factor, value, bucket) DO UPDATE SET customers = h.customers + EXCLUDED.customers
+  )
+  INSERT INTO factor_correlation AS c
+  SELECT d.metric, sum(d.sign), sum(d.sign * d.x), sum(d.sign * d.y), sum(d.sign * d.x * d.x),
+         sum(d.sign * d.y * d.y), sum(d.sign * d.x * d.y)
+  FROM (SELECT p.sign, m.metric, m.x, (p.s).gross - (p.s).refunded AS y
+        FROM p, ltv_factor_metrics(p.s) m) d
+  GROUP BY 1
+  HAVING sum(d.sign) <> 0 OR sum(d.sign * d.x) <> 0 OR sum(d.sign * d.y) <> 0
+      OR sum(d.sign * d.x * d.x) <> 0 OR sum(d.sign * d.y * d.y) <> 0
+      OR sum(d.sign * d.x * d.y) <> 0
+  ORDER BY 1
+  ON CONFLICT (metric) DO UPDATE SET
+      n = c.n + EXCLUDED.n, sx = c.sx + EXCLUDED.sx, sy = c.sy + EXCLUDED.sy,
+      sxx = c.sxx + EXCLUDED.sxx, syy = c.syy + EXCLUDED.syy, sxy = c.sxy + EXCLUDED.sxy
+$$;

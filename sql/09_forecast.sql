@@ -8,6 +8,12 @@
 -- so the page is an index range scan of `limit` rows compared against three
 -- numbers.
 
+-- The tier cuts are stored by the fit (src/forecasting/) and by a change of
+-- the tier settings, not by triggers: drop those from databases that had them.
+DROP TRIGGER IF EXISTS forecast_predictions_tiers ON forecast_predictions;
+DROP TRIGGER IF EXISTS forecast_settings_tiers ON forecast_settings;
+DROP FUNCTION IF EXISTS ltv_forecast_predictions_tiers(), ltv_forecast_settings_tiers();
+
 -- Per customer with a purchase day up to as_of (docs/METRICS.md "Forecast", daily
 -- periods): frequency = distinct purchase days - 1, recency = last - first
 -- purchase day, t = as_of - first purchase day, monetary_value = mean net
@@ -75,26 +81,6 @@ BEGIN
 END
 $$;
 
--- New predictions (one COPY per fit) get their cuts in the same transaction.
-CREATE OR REPLACE FUNCTION ltv_forecast_predictions_tiers() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM ltv_forecast_store_tiers(f.fit_id) FROM (SELECT DISTINCT fit_id FROM new_rows) f;
-  RETURN NULL;
-END
-$$;
-
--- New tier shares (config.yml, written at start-up only when they changed)
--- recompute every fit's cuts.
-CREATE OR REPLACE FUNCTION ltv_forecast_settings_tiers() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM ltv_forecast_store_tiers(f.id) FROM forecast_fits f
-  WHERE EXISTS (SELECT 1 FROM forecast_predictions p WHERE p.fit_id = f.id);
-  RETURN NULL;
-END
-$$;
-
 -- The fit a request with this as_of reads (the pipe's node `p`): today or
 -- later (or none) the latest current fit, a past day its pinned fit.
 CREATE OR REPLACE FUNCTION ltv_forecast_fit_id(as_of date) RETURNS bigint
@@ -121,12 +107,11 @@ LANGUAGE sql STABLE AS $$
       AND ltv_summary_answers(f.as_of))
 $$;
 
-DROP TRIGGER IF EXISTS forecast_predictions_tiers ON forecast_predictions;
-CREATE TRIGGER forecast_predictions_tiers
-    AFTER INSERT ON forecast_predictions REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ltv_forecast_predictions_tiers();
-
-DROP TRIGGER IF EXISTS forecast_settings_tiers ON forecast_settings;
-CREATE TRIGGER forecast_settings_tiers
-    AFTER INSERT OR UPDATE ON forecast_settings
-    FOR EACH ROW EXECUTE FUNCTION ltv_forecast_settings_tiers();
+-- Every fit's cuts again, for new tier settings (src/forecasting/, at start-up
+-- when forecast.tiers changed).
+CREATE OR REPLACE FUNCTION ltv_forecast_store_all_tiers() RETURNS void
+LANGUAGE sql
+AS $$
+  SELECT ltv_forecast_store_tiers(f.id) FROM forecast_fits f
+  WHERE EXISTS (SELECT 1 FROM forecast_predictions p WHERE p.fit_id = f.id)
+$$;

@@ -214,7 +214,13 @@ impl ForecastService {
         .rows_affected();
         let version = match changed {
             0 => None,
-            _ => Some(self.bump_version(&mut tx).await?),
+            _ => {
+                // Every stored fit's tier cuts, for the new shares.
+                sqlx::query("SELECT ltv_forecast_store_all_tiers()")
+                    .execute(&mut *tx)
+                    .await?;
+                Some(self.bump_version(&mut tx).await?)
+            }
         };
         tx.commit().await?;
         if let Some(v) = version {
@@ -453,6 +459,11 @@ impl ForecastService {
             copy.send(rows.into_bytes()).await?;
         }
         copy.finish().await?;
+        // The default page's tier cuts for this fit (sql/09_forecast.sql).
+        sqlx::query("SELECT ltv_forecast_store_tiers($1)")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         if kind == Kind::Current {
             // Older current fits keep their row (history) but not their predictions.
             sqlx::query(

@@ -1,7 +1,8 @@
 //! Writing one batch: valid rows and rejections in a single transaction, so a 2xx
 //! means everything is committed and an error means nothing was written.
-//! Rows go in as arrays through `UNNEST`, one statement per table whatever the
-//! batch size.
+//! Rows go in as arrays, one statement per batch whatever its size: the SQL
+//! functions of sql/11_ingest.sql write the raw rows and keep every derived
+//! table; this module binds the typed rows and runs the transaction.
 
 use std::collections::HashMap;
 
@@ -93,58 +94,36 @@ pub async fn bump(
 /// Latest received wins: within the batch the last row per customer_id, and
 /// across batches the newer write replaces the stored one. A row identical to
 /// the stored one is left alone (not even `updated_at` moves), so a repeated
-/// batch changes nothing. Returns how many rows were inserted or changed.
+/// batch changes nothing. The profiles and every derived table follow in the
+/// same statement (`ltv_write_customers`, sql/11_ingest.sql). Returns how many
+/// rows were inserted or changed.
 async fn upsert_customers(conn: &mut PgConnection, rows: &[Customer]) -> Result<u64, sqlx::Error> {
     if rows.is_empty() {
         return Ok(0);
     }
-    let mut rows = last_per_key(rows, |c| &c.customer_id);
-    // Key order: concurrent batches lock customers in the same order.
-    rows.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
-    let done = sqlx::query(
-        "INSERT INTO customers (customer_id, registration_date, country, city, age, gender,
-                                acquisition_source, segment, is_active)
-         SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::int4[],
-                              $6::text[], $7::text[], $8::text[], $9::int2[])
-         ON CONFLICT (customer_id) DO UPDATE SET
-             registration_date = EXCLUDED.registration_date, country = EXCLUDED.country,
-             city = EXCLUDED.city, age = EXCLUDED.age, gender = EXCLUDED.gender,
-             acquisition_source = EXCLUDED.acquisition_source, segment = EXCLUDED.segment,
-             is_active = EXCLUDED.is_active, updated_at = now()
-         WHERE (customers.registration_date, customers.country, customers.city, customers.age,
-                customers.gender, customers.acquisition_source, customers.segment, customers.is_active)
-               IS DISTINCT FROM
-               (EXCLUDED.registration_date, EXCLUDED.country, EXCLUDED.city, EXCLUDED.age,
-                EXCLUDED.gender, EXCLUDED.acquisition_source, EXCLUDED.segment, EXCLUDED.is_active)",
+    let rows = last_per_key(rows, |c| &c.customer_id);
+    let changed: i64 = sqlx::query_scalar(
+        "SELECT ltv_write_customers($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::int4[],
+                                    $6::text[], $7::text[], $8::text[], $9::int2[])",
     )
-    .bind(
-        rows.iter()
-            .map(|r| r.customer_id.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(rows.iter().map(|r| r.registration_date).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.country.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.city.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.age).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.gender.clone()).collect::<Vec<_>>())
-    .bind(
-        rows.iter()
-            .map(|r| r.acquisition_source.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(rows.iter().map(|r| r.segment.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.is_active).collect::<Vec<_>>())
-    .execute(conn)
+    .bind(column(&rows, |r| r.customer_id.clone()))
+    .bind(column(&rows, |r| r.registration_date))
+    .bind(column(&rows, |r| r.country.clone()))
+    .bind(column(&rows, |r| r.city.clone()))
+    .bind(column(&rows, |r| r.age))
+    .bind(column(&rows, |r| r.gender.clone()))
+    .bind(column(&rows, |r| r.acquisition_source.clone()))
+    .bind(column(&rows, |r| r.segment.clone()))
+    .bind(column(&rows, |r| r.is_active))
+    .fetch_one(conn)
     .await?;
-    Ok(done.rows_affected())
+    Ok(changed as u64)
 }
 
-/// A repeated transaction_id keeps the first version stored: retries are no-ops.
-/// Only the rows actually inserted (`RETURNING`) feed the rollups, so a retry
-/// never counts twice. Rollup rows are written in key order, so concurrent
-/// batches lock them in the same order and cannot deadlock each other.
-/// Returns how many customers' summaries changed (0: every row was stored
-/// already).
+/// A repeated transaction_id keeps the first version stored: retries are
+/// no-ops. Only the rows actually inserted feed the derived tables
+/// (`ltv_write_transactions`, sql/11_ingest.sql), so a retry never counts
+/// twice. Returns how many transactions were new.
 async fn insert_transactions(
     conn: &mut PgConnection,
     rows: &[Transaction],
@@ -152,76 +131,25 @@ async fn insert_transactions(
     if rows.is_empty() {
         return Ok(0);
     }
-    // The command's count is the main INSERT's (customer_summary): at least
-    // one row exactly when some transaction was new.
-    let changed = sqlx::query(
-        "WITH ins AS (
-           INSERT INTO transactions (transaction_id, customer_id, transaction_date, amount,
-                                     product_category, transaction_type, payment_method, is_refund)
-           SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::numeric[],
-                                $5::text[], $6::text[], $7::text[], $8::int2[])
-           ON CONFLICT (transaction_id) DO NOTHING
-           RETURNING customer_id, transaction_date, amount, product_category, transaction_type, is_refund
-         ), t AS (
-           SELECT customer_id, ltv_utc_day(transaction_date) AS day, coalesce(product_category, '') AS category,
-                  (is_refund = 1 OR coalesce(transaction_type, '') = 'refund') AS r, amount, transaction_date
-           FROM ins
-         ), daily AS (
-           INSERT INTO customer_day_category AS d
-           SELECT customer_id, day, category,
-                  count(*) FILTER (WHERE NOT r), count(*) FILTER (WHERE r),
-                  coalesce(sum(amount) FILTER (WHERE NOT r), 0), coalesce(sum(amount) FILTER (WHERE r), 0),
-                  min(transaction_date) FILTER (WHERE NOT r), max(transaction_date) FILTER (WHERE NOT r)
-           FROM t GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-           ON CONFLICT (customer_id, day, category) DO UPDATE SET
-             purchases = d.purchases + EXCLUDED.purchases, refunds = d.refunds + EXCLUDED.refunds,
-             gross = d.gross + EXCLUDED.gross, refunded = d.refunded + EXCLUDED.refunded,
-             first_purchase_at = LEAST(d.first_purchase_at, EXCLUDED.first_purchase_at),
-             last_purchase_at = GREATEST(d.last_purchase_at, EXCLUDED.last_purchase_at)
-         ), categories AS (
-           INSERT INTO customer_category_total AS c
-           SELECT customer_id, category, count(*), sum(amount)
-           FROM t WHERE NOT r GROUP BY 1, 2 ORDER BY 1, 2
-           ON CONFLICT (customer_id, category) DO UPDATE SET
-             purchases = c.purchases + EXCLUDED.purchases, gross = c.gross + EXCLUDED.gross
-         )
-         INSERT INTO customer_summary AS s
-           (customer_id, purchases, refunds, gross, refunded, first_purchase_at, last_purchase_at)
-         SELECT customer_id, count(*) FILTER (WHERE NOT r), count(*) FILTER (WHERE r),
-                coalesce(sum(amount) FILTER (WHERE NOT r), 0), coalesce(sum(amount) FILTER (WHERE r), 0),
-                min(transaction_date) FILTER (WHERE NOT r), max(transaction_date) FILTER (WHERE NOT r)
-         FROM t GROUP BY 1 ORDER BY 1
-         ON CONFLICT (customer_id) DO UPDATE SET
-           purchases = s.purchases + EXCLUDED.purchases, refunds = s.refunds + EXCLUDED.refunds,
-           gross = s.gross + EXCLUDED.gross, refunded = s.refunded + EXCLUDED.refunded,
-           first_purchase_at = LEAST(s.first_purchase_at, EXCLUDED.first_purchase_at),
-           last_purchase_at = GREATEST(s.last_purchase_at, EXCLUDED.last_purchase_at)",
+    let rows: Vec<&Transaction> = rows.iter().collect();
+    let changed: i64 = sqlx::query_scalar(
+        "SELECT ltv_write_transactions($1::text[], $2::text[], $3::timestamptz[], $4::numeric[],
+                                       $5::text[], $6::text[], $7::text[], $8::int2[])",
     )
-    .bind(rows.iter().map(|r| r.transaction_id.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.customer_id.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.transaction_date).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.amount).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.product_category.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.transaction_type.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.payment_method.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.is_refund).collect::<Vec<_>>())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if changed == 0 {
-        return Ok(0);
-    }
-    // A separate statement: it must see the totals the statement above wrote.
-    sqlx::query("SELECT ltv_refresh_top_category($1)")
-        .bind(distinct_customers(
-            rows.iter().map(|r| r.customer_id.as_str()),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(changed)
+    .bind(column(&rows, |r| r.transaction_id.clone()))
+    .bind(column(&rows, |r| r.customer_id.clone()))
+    .bind(column(&rows, |r| r.transaction_date))
+    .bind(column(&rows, |r| r.amount))
+    .bind(column(&rows, |r| r.product_category.clone()))
+    .bind(column(&rows, |r| r.transaction_type.clone()))
+    .bind(column(&rows, |r| r.payment_method.clone()))
+    .bind(column(&rows, |r| r.is_refund))
+    .fetch_one(conn)
+    .await?;
+    Ok(changed as u64)
 }
 
-/// Like [`insert_transactions`]: returns how many customers' summaries changed.
+/// Like [`insert_transactions`], through `ltv_write_interactions`.
 async fn insert_interactions(
     conn: &mut PgConnection,
     rows: &[Interaction],
@@ -229,73 +157,26 @@ async fn insert_interactions(
     if rows.is_empty() {
         return Ok(0);
     }
-    let changed = sqlx::query(
-        "WITH ins AS (
-           INSERT INTO customer_interactions (interaction_id, customer_id, interaction_date,
-                                              interaction_type, channel, duration_seconds,
-                                              satisfaction_score)
-           SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
-                                $6::int4[], $7::int2[])
-           ON CONFLICT (interaction_id) DO NOTHING
-           RETURNING customer_id, interaction_date, channel, interaction_type, satisfaction_score
-         ), i AS (
-           SELECT customer_id, ltv_utc_day(interaction_date) AS day, coalesce(channel, '') AS channel,
-                  interaction_type ILIKE '%support%' AS support, satisfaction_score
-           FROM ins
-         ), daily AS (
-           INSERT INTO interaction_day AS d
-           SELECT customer_id, day, channel, count(*), count(*) FILTER (WHERE support),
-                  coalesce(sum(satisfaction_score), 0), count(satisfaction_score)
-           FROM i GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-           ON CONFLICT (customer_id, day, channel) DO UPDATE SET
-             interactions = d.interactions + EXCLUDED.interactions,
-             support_contacts = d.support_contacts + EXCLUDED.support_contacts,
-             satisfaction_sum = d.satisfaction_sum + EXCLUDED.satisfaction_sum,
-             satisfaction_n = d.satisfaction_n + EXCLUDED.satisfaction_n
-         ), channels AS (
-           INSERT INTO customer_channel_total AS c
-           SELECT customer_id, channel, count(*) FROM i GROUP BY 1, 2 ORDER BY 1, 2
-           ON CONFLICT (customer_id, channel) DO UPDATE SET interactions = c.interactions + EXCLUDED.interactions
-         )
-         INSERT INTO customer_summary AS s
-           (customer_id, interactions, support_contacts, satisfaction_sum, satisfaction_n)
-         SELECT customer_id, count(*), count(*) FILTER (WHERE support),
-                coalesce(sum(satisfaction_score), 0), count(satisfaction_score)
-         FROM i GROUP BY 1 ORDER BY 1
-         ON CONFLICT (customer_id) DO UPDATE SET
-           interactions = s.interactions + EXCLUDED.interactions,
-           support_contacts = s.support_contacts + EXCLUDED.support_contacts,
-           satisfaction_sum = s.satisfaction_sum + EXCLUDED.satisfaction_sum,
-           satisfaction_n = s.satisfaction_n + EXCLUDED.satisfaction_n",
+    let rows: Vec<&Interaction> = rows.iter().collect();
+    let changed: i64 = sqlx::query_scalar(
+        "SELECT ltv_write_interactions($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
+                                       $6::int4[], $7::int2[])",
     )
-    .bind(rows.iter().map(|r| r.interaction_id.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.customer_id.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.interaction_date).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.interaction_type.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.channel.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.duration_seconds).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.satisfaction_score).collect::<Vec<_>>())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if changed == 0 {
-        return Ok(0);
-    }
-    sqlx::query("SELECT ltv_refresh_primary_channel($1)")
-        .bind(distinct_customers(
-            rows.iter().map(|r| r.customer_id.as_str()),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(changed)
+    .bind(column(&rows, |r| r.interaction_id.clone()))
+    .bind(column(&rows, |r| r.customer_id.clone()))
+    .bind(column(&rows, |r| r.interaction_date))
+    .bind(column(&rows, |r| r.interaction_type.clone()))
+    .bind(column(&rows, |r| r.channel.clone()))
+    .bind(column(&rows, |r| r.duration_seconds))
+    .bind(column(&rows, |r| r.satisfaction_score))
+    .fetch_one(conn)
+    .await?;
+    Ok(changed as u64)
 }
 
-/// The batch's customer ids, each once, sorted (a stable lock order).
-fn distinct_customers<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut ids: Vec<String> = ids.map(str::to_string).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
+/// One field of every row, as the array bound for `UNNEST`.
+fn column<T, V>(rows: &[&T], field: impl Fn(&T) -> V) -> Vec<V> {
+    rows.iter().map(|r| field(r)).collect()
 }
 
 async fn quarantine(

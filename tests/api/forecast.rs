@@ -296,11 +296,13 @@ async fn the_default_page_from_the_stored_cuts_equals_ranking_every_customer() {
         (0.0, inside, 0.2),
         (0.0, 0.0, 1.0),
     ] {
-        sqlx::query("UPDATE forecast_settings SET platinum = $1, gold = $2, silver = $3")
-            .bind(platinum)
-            .bind(gold)
-            .bind(silver)
-            .execute(&app.pool)
+        // What a start with new `forecast.tiers` in config.yml does.
+        let mut config = ltv_pipes::config::Config::load(None).unwrap().forecast;
+        config.tiers.platinum = platinum;
+        config.tiers.gold = gold;
+        config.tiers.silver = silver;
+        ltv_pipes::forecasting::ForecastService::new(app.pool.clone(), config)
+            .store_settings()
             .await
             .unwrap();
         assert!(ready().await);

@@ -1,0 +1,241 @@
+-- Writing a batch: the raw rows and every derived table, in the caller's
+-- transaction. This is the one place the derived state is kept incrementally;
+-- no trigger writes anywhere. Every writer goes through these functions (the
+-- Events API and the bulk endpoint call them from src/ingest/store.rs; psql
+-- can too), or writes raw rows and then runs `ltv-pipes rollups refresh`,
+-- which recomputes every derived table from the raw tables (src/rollups/).
+--
+-- Order within a batch:
+--   1. the raw rows (a repeated transaction/interaction id is a no-op, a
+--      customer identical to the stored one is left alone): only rows really
+--      written go further, so a retried batch changes nothing;
+--   2. the batch's customers' profiles are created if missing and locked, in
+--      key order, and read: the state before (`old`);
+--   3. the per-customer rollups and the profiles are updated; read again:
+--      the state after (`new`);
+--   4. every group-level table gets new minus old.
+-- Locking every batch customer's profile row before reading it makes step 4
+-- exact under concurrent batches: a second batch for the same customer waits
+-- for the first to commit and then reads its result as its own `old`.
+
+-- Step 2: creates an empty profile (which counts for nothing anywhere) for
+-- each id that has none, locks all of them in key order, and returns them.
+CREATE OR REPLACE FUNCTION ltv_lock_profiles(ids text[]) RETURNS customer_summary[]
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    old customer_summary[];
+BEGIN
+    INSERT INTO customer_summary (customer_id)
+    SELECT DISTINCT i FROM unnest(ids) i ORDER BY 1
+    ON CONFLICT (customer_id) DO NOTHING;
+    SELECT array_agg(x.s ORDER BY (x.s).customer_id) INTO old
+    FROM (SELECT s FROM customer_summary s WHERE s.customer_id = ANY (ids)
+          ORDER BY s.customer_id FOR UPDATE) x;
+    RETURN coalesce(old, '{}');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION ltv_profiles_of(ids text[]) RETURNS customer_summary[]
+LANGUAGE sql STABLE
+AS $$
+  SELECT coalesce(array_agg(s ORDER BY s.customer_id), '{}')
+  FROM customer_summary s WHERE s.customer_id = ANY (ids)
+$$;
+
+-- Step 4 for everything kept from the profiles.
+CREATE OR REPLACE FUNCTION ltv_apply_profiles(old customer_summary[], new customer_summary[]) RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM ltv_cube_apply(old, new);
+    PERFORM ltv_histogram_apply(old, new);
+    PERFORM ltv_rfm_apply(old, new);
+    PERFORM ltv_factor_apply(old, new);
+END
+$$;
+
+-- Customers: latest received wins (the caller passes the last row per id).
+-- Returns how many customers were inserted or changed.
+CREATE OR REPLACE FUNCTION ltv_write_customers(
+    p_customer_id text[], p_registration_date timestamptz[], p_country text[], p_city text[],
+    p_age int4[], p_gender text[], p_acquisition_source text[], p_segment text[], p_is_active int2[])
+RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    written customers[];
+    ids text[];
+    old customer_summary[];
+BEGIN
+    WITH up AS (
+        INSERT INTO customers AS c (customer_id, registration_date, country, city, age, gender,
+                                    acquisition_source, segment, is_active)
+        SELECT * FROM unnest(p_customer_id, p_registration_date, p_country, p_city, p_age, p_gender,
+                             p_acquisition_source, p_segment, p_is_active) ORDER BY 1
+        ON CONFLICT (customer_id) DO UPDATE SET
+            registration_date = EXCLUDED.registration_date, country = EXCLUDED.country,
+            city = EXCLUDED.city, age = EXCLUDED.age, gender = EXCLUDED.gender,
+            acquisition_source = EXCLUDED.acquisition_source, segment = EXCLUDED.segment,
+            is_active = EXCLUDED.is_active, updated_at = now()
+        -- A row identical to the stored one is left alone: a repeated batch changes nothing.
+        WHERE (c.registration_date, c.country, c.city, c.age, c.gender, c.acquisition_source, c.segment, c.is_active)
+              IS DISTINCT FROM
+              (EXCLUDED.registration_date, EXCLUDED.country, EXCLUDED.city, EXCLUDED.age, EXCLUDED.gender,
+               EXCLUDED.acquisition_source, EXCLUDED.segment, EXCLUDED.is_active)
+        RETURNING c.*
+    )
+    SELECT array_agg(up ORDER BY up.customer_id), array_agg(up.customer_id ORDER BY up.customer_id)
+    INTO written, ids FROM up;
+    IF ids IS NULL THEN
+        RETURN 0;
+    END IF;
+    old := ltv_lock_profiles(ids);
+    UPDATE customer_summary s SET
+        registration_date = w.registration_date, country = w.country, city = w.city, age = w.age,
+        gender = w.gender, acquisition_source = w.acquisition_source, segment = w.segment,
+        is_active = w.is_active
+    FROM unnest(written) w
+    WHERE s.customer_id = w.customer_id;
+    DECLARE
+        new customer_summary[] := ltv_profiles_of(ids);
+    BEGIN
+        PERFORM ltv_activity_rekey(old, new);
+        PERFORM ltv_apply_profiles(old, new);
+    END;
+    RETURN cardinality(ids);
+END
+$$;
+
+-- Transactions: a repeated transaction_id keeps the first version stored.
+-- Returns how many rows were new (0: a retry of stored rows changes nothing).
+CREATE OR REPLACE FUNCTION ltv_write_transactions(
+    p_transaction_id text[], p_customer_id text[], p_transaction_date timestamptz[], p_amount numeric[],
+    p_product_category text[], p_transaction_type text[], p_payment_method text[], p_is_refund int2[])
+RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    written transactions[];
+    ids text[];
+    old customer_summary[];
+    new customer_summary[];
+BEGIN
+    WITH ins AS (
+        INSERT INTO transactions (transaction_id, customer_id, transaction_date, amount, product_category,
+                                  transaction_type, payment_method, is_refund)
+        SELECT * FROM unnest(p_transaction_id, p_customer_id, p_transaction_date, p_amount,
+                             p_product_category, p_transaction_type, p_payment_method, p_is_refund)
+        ON CONFLICT (transaction_id) DO NOTHING
+        RETURNING *
+    )
+    SELECT array_agg(ins) INTO written FROM ins;
+    IF written IS NULL THEN
+        RETURN 0;
+    END IF;
+    SELECT array_agg(DISTINCT w.customer_id ORDER BY w.customer_id) INTO ids FROM unnest(written) w;
+    old := ltv_lock_profiles(ids);
+    -- Per customer, UTC day and category; per customer and category; per customer.
+    WITH t AS (
+        SELECT customer_id, ltv_utc_day(transaction_date) AS day, coalesce(product_category, '') AS category,
+               (is_refund = 1 OR coalesce(transaction_type, '') = 'refund') AS r, amount, transaction_date
+        FROM unnest(written)
+    ), daily AS (
+        INSERT INTO customer_day_category AS d
+        SELECT customer_id, day, category,
+               count(*) FILTER (WHERE NOT r), count(*) FILTER (WHERE r),
+               coalesce(sum(amount) FILTER (WHERE NOT r), 0), coalesce(sum(amount) FILTER (WHERE r), 0),
+               min(transaction_date) FILTER (WHERE NOT r), max(transaction_date) FILTER (WHERE NOT r)
+        FROM t GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (customer_id, day, category) DO UPDATE SET
+          purchases = d.purchases + EXCLUDED.purchases, refunds = d.refunds + EXCLUDED.refunds,
+          gross = d.gross + EXCLUDED.gross, refunded = d.refunded + EXCLUDED.refunded,
+          first_purchase_at = LEAST(d.first_purchase_at, EXCLUDED.first_purchase_at),
+          last_purchase_at = GREATEST(d.last_purchase_at, EXCLUDED.last_purchase_at)
+    ), categories AS (
+        INSERT INTO customer_category_total AS c
+        SELECT customer_id, category, count(*), sum(amount)
+        FROM t WHERE NOT r GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (customer_id, category) DO UPDATE SET
+          purchases = c.purchases + EXCLUDED.purchases, gross = c.gross + EXCLUDED.gross
+    )
+    UPDATE customer_summary s SET
+        purchases = s.purchases + x.purchases, refunds = s.refunds + x.refunds,
+        gross = s.gross + x.gross, refunded = s.refunded + x.refunded,
+        first_purchase_at = LEAST(s.first_purchase_at, x.first_purchase_at),
+        last_purchase_at = GREATEST(s.last_purchase_at, x.last_purchase_at)
+    FROM (SELECT customer_id, count(*) FILTER (WHERE NOT r) AS purchases, count(*) FILTER (WHERE r) AS refunds,
+                 coalesce(sum(amount) FILTER (WHERE NOT r), 0) AS gross,
+                 coalesce(sum(amount) FILTER (WHERE r), 0) AS refunded,
+                 min(transaction_date) FILTER (WHERE NOT r) AS first_purchase_at,
+                 max(transaction_date) FILTER (WHERE NOT r) AS last_purchase_at
+          FROM t GROUP BY 1) x
+    WHERE s.customer_id = x.customer_id;
+    -- A separate statement: it must see the totals written above.
+    PERFORM ltv_refresh_top_category(ids);
+    new := ltv_profiles_of(ids);
+    PERFORM ltv_period_apply(written, new);
+    PERFORM ltv_apply_profiles(old, new);
+    RETURN cardinality(written);
+END
+$$;
+
+-- Interactions: a repeated interaction_id keeps the first version stored.
+CREATE OR REPLACE FUNCTION ltv_write_interactions(
+    p_interaction_id text[], p_customer_id text[], p_interaction_date timestamptz[], p_interaction_type text[],
+    p_channel text[], p_duration_seconds int4[], p_satisfaction_score int2[])
+RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    written customer_interactions[];
+    ids text[];
+    old customer_summary[];
+BEGIN
+    WITH ins AS (
+        INSERT INTO customer_interactions (interaction_id, customer_id, interaction_date, interaction_type,
+                                           channel, duration_seconds, satisfaction_score)
+        SELECT * FROM unnest(p_interaction_id, p_customer_id, p_interaction_date, p_interaction_type,
+                             p_channel, p_duration_seconds, p_satisfaction_score)
+        ON CONFLICT (interaction_id) DO NOTHING
+        RETURNING *
+    )
+    SELECT array_agg(ins) INTO written FROM ins;
+    IF written IS NULL THEN
+        RETURN 0;
+    END IF;
+    SELECT array_agg(DISTINCT w.customer_id ORDER BY w.customer_id) INTO ids FROM unnest(written) w;
+    old := ltv_lock_profiles(ids);
+    WITH i AS (
+        SELECT customer_id, ltv_utc_day(interaction_date) AS day, coalesce(channel, '') AS channel,
+               interaction_type ILIKE '%support%' AS support, satisfaction_score
+        FROM unnest(written)
+    ), daily AS (
+        INSERT INTO interaction_day AS d
+        SELECT customer_id, day, channel, count(*), count(*) FILTER (WHERE support),
+               coalesce(sum(satisfaction_score), 0), count(satisfaction_score)
+        FROM i GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (customer_id, day, channel) DO UPDATE SET
+          interactions = d.interactions + EXCLUDED.interactions,
+          support_contacts = d.support_contacts + EXCLUDED.support_contacts,
+          satisfaction_sum = d.satisfaction_sum + EXCLUDED.satisfaction_sum,
+          satisfaction_n = d.satisfaction_n + EXCLUDED.satisfaction_n
+    ), channels AS (
+        INSERT INTO customer_channel_total AS c
+        SELECT customer_id, channel, count(*) FROM i GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (customer_id, channel) DO UPDATE SET interactions = c.interactions + EXCLUDED.interactions
+    )
+    UPDATE customer_summary s SET
+        interactions = s.interactions + x.interactions,
+        support_contacts = s.support_contacts + x.support_contacts,
+        satisfaction_sum = s.satisfaction_sum + x.satisfaction_sum,
+        satisfaction_n = s.satisfaction_n + x.satisfaction_n
+    FROM (SELECT customer_id, count(*) AS interactions, count(*) FILTER (WHERE support) AS support_contacts,
+                 coalesce(sum(satisfaction_score), 0) AS satisfaction_sum, count(satisfaction_score) AS satisfaction_n
+          FROM i GROUP BY 1) x
+    WHERE s.customer_id = x.customer_id;
+    PERFORM ltv_refresh_primary_channel(ids);
+    PERFORM ltv_apply_profiles(old, ltv_profiles_of(ids));
+    RETURN cardinality(written);
+END
+$$;
