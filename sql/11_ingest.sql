@@ -55,39 +55,46 @@ BEGIN
 END
 $$;
 
--- Customers: latest received wins (the caller passes the last row per id).
--- Returns how many customers were inserted or changed.
-CREATE OR REPLACE FUNCTION ltv_write_customers(
+-- Customers, raw: latest received wins (the caller passes the last row per
+-- id). Returns the rows inserted or changed.
+CREATE OR REPLACE FUNCTION ltv_insert_customers(
     p_customer_id text[], p_registration_date timestamptz[], p_country text[], p_city text[],
     p_age int4[], p_gender text[], p_acquisition_source text[], p_segment text[], p_is_active int2[])
-RETURNS bigint
+RETURNS customers[]
+LANGUAGE sql
+AS $$
+  WITH up AS (
+      INSERT INTO customers AS c (customer_id, registration_date, country, city, age, gender,
+                                  acquisition_source, segment, is_active)
+      SELECT * FROM unnest(p_customer_id, p_registration_date, p_country, p_city, p_age, p_gender,
+                           p_acquisition_source, p_segment, p_is_active) ORDER BY 1
+      ON CONFLICT (customer_id) DO UPDATE SET
+          registration_date = EXCLUDED.registration_date, country = EXCLUDED.country,
+          city = EXCLUDED.city, age = EXCLUDED.age, gender = EXCLUDED.gender,
+          acquisition_source = EXCLUDED.acquisition_source, segment = EXCLUDED.segment,
+          is_active = EXCLUDED.is_active, updated_at = now()
+      -- A row identical to the stored one is left alone: a repeated batch changes nothing.
+      WHERE (c.registration_date, c.country, c.city, c.age, c.gender, c.acquisition_source, c.segment, c.is_active)
+            IS DISTINCT FROM
+            (EXCLUDED.registration_date, EXCLUDED.country, EXCLUDED.city, EXCLUDED.age, EXCLUDED.gender,
+             EXCLUDED.acquisition_source, EXCLUDED.segment, EXCLUDED.is_active)
+      RETURNING c.*
+  )
+  SELECT coalesce(array_agg(ROW(up.*)::customers ORDER BY up.customer_id), '{}') FROM up
+$$;
+
+-- Steps 2-4 for customers rows already written: each customer's attributes
+-- into its profile, its periods moved when its cohort or attributes changed,
+-- and the group tables. Returns how many customers.
+CREATE OR REPLACE FUNCTION ltv_apply_customers(written customers[]) RETURNS bigint
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    written customers[];
-    ids text[];
+    ids text[] := ARRAY(SELECT DISTINCT w.customer_id FROM unnest(written) w ORDER BY 1);
     old customer_summary[];
+    new customer_summary[];
 BEGIN
-    WITH up AS (
-        INSERT INTO customers AS c (customer_id, registration_date, country, city, age, gender,
-                                    acquisition_source, segment, is_active)
-        SELECT * FROM unnest(p_customer_id, p_registration_date, p_country, p_city, p_age, p_gender,
-                             p_acquisition_source, p_segment, p_is_active) ORDER BY 1
-        ON CONFLICT (customer_id) DO UPDATE SET
-            registration_date = EXCLUDED.registration_date, country = EXCLUDED.country,
-            city = EXCLUDED.city, age = EXCLUDED.age, gender = EXCLUDED.gender,
-            acquisition_source = EXCLUDED.acquisition_source, segment = EXCLUDED.segment,
-            is_active = EXCLUDED.is_active, updated_at = now()
-        -- A row identical to the stored one is left alone: a repeated batch changes nothing.
-        WHERE (c.registration_date, c.country, c.city, c.age, c.gender, c.acquisition_source, c.segment, c.is_active)
-              IS DISTINCT FROM
-              (EXCLUDED.registration_date, EXCLUDED.country, EXCLUDED.city, EXCLUDED.age, EXCLUDED.gender,
-               EXCLUDED.acquisition_source, EXCLUDED.segment, EXCLUDED.is_active)
-        RETURNING c.*
-    )
-    SELECT array_agg(up ORDER BY up.customer_id), array_agg(up.customer_id ORDER BY up.customer_id)
-    INTO written, ids FROM up;
-    IF ids IS NULL THEN
+    IF cardinality(ids) = 0 THEN
         RETURN 0;
     END IF;
     old := ltv_lock_profiles(ids);
@@ -97,40 +104,53 @@ BEGIN
         is_active = w.is_active
     FROM unnest(written) w
     WHERE s.customer_id = w.customer_id;
-    DECLARE
-        new customer_summary[] := ltv_profiles_of(ids);
-    BEGIN
-        PERFORM ltv_activity_rekey(old, new);
-        PERFORM ltv_apply_profiles(old, new);
-    END;
+    new := ltv_profiles_of(ids);
+    PERFORM ltv_activity_rekey(old, new);
+    PERFORM ltv_apply_profiles(old, new);
     RETURN cardinality(ids);
 END
 $$;
 
--- Transactions: a repeated transaction_id keeps the first version stored.
--- Returns how many rows were new (0: a retry of stored rows changes nothing).
-CREATE OR REPLACE FUNCTION ltv_write_transactions(
+CREATE OR REPLACE FUNCTION ltv_write_customers(
+    p_customer_id text[], p_registration_date timestamptz[], p_country text[], p_city text[],
+    p_age int4[], p_gender text[], p_acquisition_source text[], p_segment text[], p_is_active int2[])
+RETURNS bigint
+LANGUAGE sql
+AS $$
+  SELECT ltv_apply_customers(ltv_insert_customers(p_customer_id, p_registration_date, p_country, p_city,
+                                                  p_age, p_gender, p_acquisition_source, p_segment, p_is_active))
+$$;
+
+-- Transactions, raw: a repeated transaction_id keeps the first version
+-- stored. Returns the rows really inserted.
+CREATE OR REPLACE FUNCTION ltv_insert_transactions(
     p_transaction_id text[], p_customer_id text[], p_transaction_date timestamptz[], p_amount numeric[],
     p_product_category text[], p_transaction_type text[], p_payment_method text[], p_is_refund int2[])
-RETURNS bigint
+RETURNS transactions[]
+LANGUAGE sql
+AS $$
+  WITH ins AS (
+      INSERT INTO transactions (transaction_id, customer_id, transaction_date, amount, product_category,
+                                transaction_type, payment_method, is_refund)
+      SELECT * FROM unnest(p_transaction_id, p_customer_id, p_transaction_date, p_amount,
+                           p_product_category, p_transaction_type, p_payment_method, p_is_refund)
+      ON CONFLICT (transaction_id) DO NOTHING
+      RETURNING *
+  )
+  SELECT coalesce(array_agg(ROW(ins.*)::transactions), '{}') FROM ins
+$$;
+
+-- Steps 2-4 for transactions already written (each exactly once). Returns
+-- how many.
+CREATE OR REPLACE FUNCTION ltv_apply_transactions(written transactions[]) RETURNS bigint
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    written transactions[];
     ids text[];
     old customer_summary[];
     new customer_summary[];
 BEGIN
-    WITH ins AS (
-        INSERT INTO transactions (transaction_id, customer_id, transaction_date, amount, product_category,
-                                  transaction_type, payment_method, is_refund)
-        SELECT * FROM unnest(p_transaction_id, p_customer_id, p_transaction_date, p_amount,
-                             p_product_category, p_transaction_type, p_payment_method, p_is_refund)
-        ON CONFLICT (transaction_id) DO NOTHING
-        RETURNING *
-    )
-    SELECT array_agg(ins) INTO written FROM ins;
-    IF written IS NULL THEN
+    IF cardinality(written) = 0 THEN
         RETURN 0;
     END IF;
     SELECT array_agg(DISTINCT w.customer_id ORDER BY w.customer_id) INTO ids FROM unnest(written) w;
@@ -180,28 +200,43 @@ BEGIN
 END
 $$;
 
--- Interactions: a repeated interaction_id keeps the first version stored.
-CREATE OR REPLACE FUNCTION ltv_write_interactions(
+CREATE OR REPLACE FUNCTION ltv_write_transactions(
+    p_transaction_id text[], p_customer_id text[], p_transaction_date timestamptz[], p_amount numeric[],
+    p_product_category text[], p_transaction_type text[], p_payment_method text[], p_is_refund int2[])
+RETURNS bigint
+LANGUAGE sql
+AS $$
+  SELECT ltv_apply_transactions(ltv_insert_transactions(p_transaction_id, p_customer_id, p_transaction_date,
+                                                        p_amount, p_product_category, p_transaction_type,
+                                                        p_payment_method, p_is_refund))
+$$;
+
+-- Interactions, raw: a repeated interaction_id keeps the first version stored.
+CREATE OR REPLACE FUNCTION ltv_insert_interactions(
     p_interaction_id text[], p_customer_id text[], p_interaction_date timestamptz[], p_interaction_type text[],
     p_channel text[], p_duration_seconds int4[], p_satisfaction_score int2[])
-RETURNS bigint
+RETURNS customer_interactions[]
+LANGUAGE sql
+AS $$
+  WITH ins AS (
+      INSERT INTO customer_interactions (interaction_id, customer_id, interaction_date, interaction_type,
+                                         channel, duration_seconds, satisfaction_score)
+      SELECT * FROM unnest(p_interaction_id, p_customer_id, p_interaction_date, p_interaction_type,
+                           p_channel, p_duration_seconds, p_satisfaction_score)
+      ON CONFLICT (interaction_id) DO NOTHING
+      RETURNING *
+  )
+  SELECT coalesce(array_agg(ROW(ins.*)::customer_interactions), '{}') FROM ins
+$$;
+
+CREATE OR REPLACE FUNCTION ltv_apply_interactions(written customer_interactions[]) RETURNS bigint
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    written customer_interactions[];
     ids text[];
     old customer_summary[];
 BEGIN
-    WITH ins AS (
-        INSERT INTO customer_interactions (interaction_id, customer_id, interaction_date, interaction_type,
-                                           channel, duration_seconds, satisfaction_score)
-        SELECT * FROM unnest(p_interaction_id, p_customer_id, p_interaction_date, p_interaction_type,
-                             p_channel, p_duration_seconds, p_satisfaction_score)
-        ON CONFLICT (interaction_id) DO NOTHING
-        RETURNING *
-    )
-    SELECT array_agg(ins) INTO written FROM ins;
-    IF written IS NULL THEN
+    IF cardinality(written) = 0 THEN
         RETURN 0;
     END IF;
     SELECT array_agg(DISTINCT w.customer_id ORDER BY w.customer_id) INTO ids FROM unnest(written) w;
@@ -237,5 +272,36 @@ BEGIN
     PERFORM ltv_refresh_primary_channel(ids);
     PERFORM ltv_apply_profiles(old, ltv_profiles_of(ids));
     RETURN cardinality(written);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION ltv_write_interactions(
+    p_interaction_id text[], p_customer_id text[], p_interaction_date timestamptz[], p_interaction_type text[],
+    p_channel text[], p_duration_seconds int4[], p_satisfaction_score int2[])
+RETURNS bigint
+LANGUAGE sql
+AS $$
+  SELECT ltv_apply_interactions(ltv_insert_interactions(p_interaction_id, p_customer_id, p_interaction_date,
+                                                        p_interaction_type, p_channel, p_duration_seconds,
+                                                        p_satisfaction_score))
+$$;
+
+-- The end of a bulk load that wrote raw rows only: steps 2-4 for the rows of
+-- `keys` (ids of the datasource `ds`), read back from the raw table. Applying
+-- the same customer twice is harmless (the second time its profile already
+-- holds the attributes: new equals old).
+CREATE OR REPLACE FUNCTION ltv_apply_written(ds text, keys text[]) RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    CASE ds
+        WHEN 'customers' THEN
+            RETURN ltv_apply_customers(ARRAY(SELECT c FROM customers c WHERE c.customer_id = ANY (keys)));
+        WHEN 'transactions' THEN
+            RETURN ltv_apply_transactions(ARRAY(SELECT t FROM transactions t WHERE t.transaction_id = ANY (keys)));
+        WHEN 'customer_interactions' THEN
+            RETURN ltv_apply_interactions(
+                ARRAY(SELECT i FROM customer_interactions i WHERE i.interaction_id = ANY (keys)));
+    END CASE;
 END
 $$;

@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `token create|revoke`,
-//! `check`, `forecast fit`, `demo`, `rollups verify`.
+//! `check`, `forecast fit`, `demo`, `rollups verify|refresh`.
 
 use std::path::PathBuf;
 
@@ -77,6 +77,10 @@ enum RollupsCommand {
     /// Recompute every derived table from the raw tables and print each
     /// difference. Exits 1 when any table differs.
     Verify,
+    /// Replace every derived table with its recomputation from the raw tables:
+    /// run it after writing rows straight into the raw tables (psql, COPY).
+    /// Writers wait while it runs; readers see the old state until it commits.
+    Refresh,
 }
 
 #[derive(Subcommand)]
@@ -123,7 +127,21 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Demo { customers, seed } => demo(&config, customers, seed).await,
         Command::Forecast(ForecastCommand::Fit { as_of }) => forecast_fit(&config, as_of).await,
         Command::Rollups(RollupsCommand::Verify) => rollups_verify(&config).await,
+        Command::Rollups(RollupsCommand::Refresh) => rollups_refresh(&config).await,
     }
+}
+
+async fn rollups_refresh(config: &Config) -> anyhow::Result<()> {
+    with_db(config, |pool| async move {
+        let started = std::time::Instant::now();
+        crate::rollups::refresh(&pool).await?;
+        println!(
+            "every derived table recomputed from the raw tables in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    })
+    .await
 }
 
 async fn rollups_verify(config: &Config) -> anyhow::Result<()> {

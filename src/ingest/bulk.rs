@@ -2,8 +2,10 @@
 //! validated row by row exactly like the Events API, and stored in one
 //! transaction, chunk by chunk. Memory stays constant whatever the size: a
 //! blocking thread parses the stream and hands over chunks of validated rows
-//! through a bounded channel; the async side writes each chunk (raw rows,
-//! rollups, quarantine) inside the one transaction and commits at the end.
+//! through a bounded channel; the async side writes each chunk's raw rows and
+//! rejections inside the one transaction, then brings the derived state up to
+//! date once (recomputed wholesale for a file large against the data stored,
+//! deltas for the rows written otherwise) and commits.
 //!
 //! Rules (docs/BULK.md): one transaction for the file, so a 2xx means every row
 //! is committed and an error means nothing was; rows that fail validation go
@@ -25,13 +27,22 @@ use tokio_util::io::SyncIoBridge;
 
 use super::body::{self, Parsed};
 use super::rows::{Datasource, Rejected, Rows};
+use super::store::Mode;
 use super::{compact, store};
+use crate::rollups;
 
 /// Valid rows written per statement: big enough to amortize a round trip,
 /// small enough to keep memory flat (a few MB).
 const CHUNK_ROWS: usize = 20_000;
 /// How often a long load logs its progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// A file that wrote at least this share of the rows stored before it (a
+/// first load, a backfill) has its derived state recomputed wholesale: one
+/// set-based pass over the raw tables is cheaper than deltas for that many
+/// rows. A smaller one gets deltas for the rows it wrote.
+const REBUILD_SHARE: f64 = 0.25;
+/// Written keys whose deltas are applied per statement.
+const APPLY_KEYS: i64 = 20_000;
 
 /// How the file is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +72,24 @@ pub struct BulkReport {
     pub quarantined_rows: u64,
     pub elapsed_secs: f64,
     pub rows_per_sec: f64,
+    /// How the derived state was brought up to date.
+    pub derived_state: DerivedUpdate,
     /// The data versions the load bumped, for the server's in-memory copy.
     #[serde(skip)]
     pub bumped: super::versions::Bumped,
+}
+
+/// How a load brought the derived state up to date.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DerivedUpdate {
+    /// Nothing was written (every row was stored already, or bad).
+    Unchanged,
+    /// Deltas for the rows written.
+    Deltas,
+    /// Recomputed wholesale from the raw tables (a file large against the
+    /// data stored before it).
+    Rebuilt,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,11 +129,17 @@ where
     });
 
     let mut db = pool.begin().await?;
+    let stored_before = stored_rows(&mut db, ds).await?;
+    sqlx::query(
+        "CREATE TEMP TABLE ltv_bulk_written (n bigserial PRIMARY KEY, key text NOT NULL) ON COMMIT DROP",
+    )
+    .execute(&mut *db)
+    .await?;
     let (mut ok, mut bad, mut changed) = (0u64, 0u64, 0u64);
     let mut last_log = Instant::now();
     let mut write_error = None;
     while let Some(chunk) = rx.recv().await {
-        match store::write_chunk(&mut db, ds, &chunk.rows, &chunk.rejected).await {
+        match store::write_chunk(&mut db, ds, &chunk.rows, &chunk.rejected, Mode::RawOnly).await {
             Ok(n) => changed += n,
             Err(e) => {
                 write_error = Some(e);
@@ -135,6 +167,7 @@ where
         return Err(e.into()); // the transaction rolls back on drop
     }
     let rows = parsed?;
+    let derived_state = derive(&mut db, ds, changed, stored_before).await?;
     let bumped = store::bump(&mut db, ds, changed, bad as usize).await?;
     db.commit().await?;
     let elapsed_secs = started.elapsed().as_secs_f64();
@@ -151,8 +184,78 @@ where
         quarantined_rows: bad,
         elapsed_secs,
         rows_per_sec: rows as f64 / elapsed_secs.max(1e-9),
+        derived_state,
         bumped,
     })
+}
+
+/// Brings the derived state up to date with the `written` raw rows of the
+/// load (their keys are in `ltv_bulk_written`): recomputed wholesale when the
+/// load is large against what was stored, else deltas for those rows.
+async fn derive(
+    db: &mut sqlx::PgConnection,
+    ds: Datasource,
+    written: u64,
+    stored_before: f64,
+) -> Result<DerivedUpdate, sqlx::Error> {
+    if written == 0 {
+        return Ok(DerivedUpdate::Unchanged);
+    }
+    let started = Instant::now();
+    let wholesale = written as f64 >= REBUILD_SHARE * stored_before;
+    if wholesale {
+        rollups::rebuild(db, &[ds]).await?;
+        // The next load's choice reads this table's row estimate.
+        sqlx::query(&format!("ANALYZE {}", ds.name()))
+            .execute(&mut *db)
+            .await?;
+    } else {
+        let last: i64 = sqlx::query_scalar("SELECT coalesce(max(n), 0) FROM ltv_bulk_written")
+            .fetch_one(&mut *db)
+            .await?;
+        for from in (0..last).step_by(APPLY_KEYS as usize) {
+            sqlx::query(
+                "SELECT ltv_apply_written($1, ARRAY(SELECT key FROM ltv_bulk_written WHERE n > $2 AND n <= $3))",
+            )
+            .bind(ds.name())
+            .bind(from)
+            .bind(from + APPLY_KEYS)
+            .execute(&mut *db)
+            .await?;
+        }
+    }
+    tracing::info!(
+        datasource = ds.name(),
+        written,
+        wholesale,
+        secs = started.elapsed().as_secs_f64(),
+        "bulk append: derived state brought up to date"
+    );
+    Ok(if wholesale {
+        DerivedUpdate::Rebuilt
+    } else {
+        DerivedUpdate::Deltas
+    })
+}
+
+/// About how many rows the datasource's table held before the load: the
+/// planner's estimate (exact enough to choose between a rebuild and deltas),
+/// counted when the table was never analyzed.
+async fn stored_rows(db: &mut sqlx::PgConnection, ds: Datasource) -> Result<f64, sqlx::Error> {
+    let table = ds.name(); // the table has the datasource's name
+    let estimate: f32 =
+        sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)")
+            .bind(table)
+            .fetch_one(&mut *db)
+            .await?;
+    if estimate >= 0.0 {
+        return Ok(estimate as f64);
+    }
+    // Identifier from the datasource list, never from a request.
+    let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(&mut *db)
+        .await?;
+    Ok(n as f64)
 }
 
 /// Collects rows into chunks and sends each full one; false once the writer

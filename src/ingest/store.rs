@@ -46,28 +46,56 @@ async fn write_once(
     rejected: &[Rejected],
 ) -> Result<Bumped, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let changed = write_chunk(&mut tx, ds, rows, rejected).await?;
+    let changed = write_chunk(&mut tx, ds, rows, rejected, Mode::Derived).await?;
     let bumped = bump(&mut tx, ds, changed, rejected.len()).await?;
     tx.commit().await?;
     Ok(bumped)
 }
 
-/// Writes valid rows (raw rows and rollups) and rejections inside the
-/// caller's transaction: one Events API batch, or one chunk of a bulk file.
-/// Returns how many rows were inserted or changed.
+/// What a write keeps besides the raw rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The derived state too, in the same statement (Events API batches, and
+    /// bulk files small against the data stored).
+    Derived,
+    /// Raw rows only; the keys written are recorded in the transaction's
+    /// `ltv_bulk_written` table, for the derived state to be brought up to
+    /// date once at the end of a bulk load (src/ingest/bulk.rs).
+    RawOnly,
+}
+
+/// Writes valid rows and rejections inside the caller's transaction: one
+/// Events API batch, or one chunk of a bulk file. Returns how many rows were
+/// inserted or changed.
 pub async fn write_chunk(
     conn: &mut PgConnection,
     ds: Datasource,
     rows: &Rows,
     rejected: &[Rejected],
+    mode: Mode,
 ) -> Result<u64, sqlx::Error> {
     let changed = match rows {
-        Rows::Customers(v) => upsert_customers(conn, v).await?,
-        Rows::Transactions(v) => insert_transactions(conn, v).await?,
-        Rows::Interactions(v) => insert_interactions(conn, v).await?,
+        Rows::Customers(v) => upsert_customers(conn, v, mode).await?,
+        Rows::Transactions(v) => insert_transactions(conn, v, mode).await?,
+        Rows::Interactions(v) => insert_interactions(conn, v, mode).await?,
     };
     quarantine(conn, ds, rejected).await?;
     Ok(changed)
+}
+
+/// The statement that writes a batch through the SQL function pair of
+/// sql/11_ingest.sql (`ltv_write_<x>` raw and derived, `ltv_insert_<x>` raw
+/// only) with the datasource's array arguments; its single result is the
+/// number of rows written.
+fn statement(mode: Mode, name: &str, args: &str, key: &str) -> String {
+    match mode {
+        Mode::Derived => format!("SELECT ltv_write_{name}({args})"),
+        Mode::RawOnly => format!(
+            "WITH w AS (INSERT INTO ltv_bulk_written (key)
+                        SELECT (r).{key} FROM unnest(ltv_insert_{name}({args})) r RETURNING 1)
+             SELECT count(*) FROM w"
+        ),
+    }
 }
 
 /// Bumps the data versions of what a write changed: the datasource when rows
@@ -97,26 +125,34 @@ pub async fn bump(
 /// batch changes nothing. The profiles and every derived table follow in the
 /// same statement (`ltv_write_customers`, sql/11_ingest.sql). Returns how many
 /// rows were inserted or changed.
-async fn upsert_customers(conn: &mut PgConnection, rows: &[Customer]) -> Result<u64, sqlx::Error> {
+async fn upsert_customers(
+    conn: &mut PgConnection,
+    rows: &[Customer],
+    mode: Mode,
+) -> Result<u64, sqlx::Error> {
     if rows.is_empty() {
         return Ok(0);
     }
     let rows = last_per_key(rows, |c| &c.customer_id);
-    let changed: i64 = sqlx::query_scalar(
-        "SELECT ltv_write_customers($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::int4[],
-                                    $6::text[], $7::text[], $8::text[], $9::int2[])",
-    )
-    .bind(column(&rows, |r| r.customer_id.clone()))
-    .bind(column(&rows, |r| r.registration_date))
-    .bind(column(&rows, |r| r.country.clone()))
-    .bind(column(&rows, |r| r.city.clone()))
-    .bind(column(&rows, |r| r.age))
-    .bind(column(&rows, |r| r.gender.clone()))
-    .bind(column(&rows, |r| r.acquisition_source.clone()))
-    .bind(column(&rows, |r| r.segment.clone()))
-    .bind(column(&rows, |r| r.is_active))
-    .fetch_one(conn)
-    .await?;
+    let sql = statement(
+        mode,
+        "customers",
+        "$1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[], \
+         $8::text[], $9::int2[]",
+        "customer_id",
+    );
+    let changed: i64 = sqlx::query_scalar(&sql)
+        .bind(column(&rows, |r| r.customer_id.clone()))
+        .bind(column(&rows, |r| r.registration_date))
+        .bind(column(&rows, |r| r.country.clone()))
+        .bind(column(&rows, |r| r.city.clone()))
+        .bind(column(&rows, |r| r.age))
+        .bind(column(&rows, |r| r.gender.clone()))
+        .bind(column(&rows, |r| r.acquisition_source.clone()))
+        .bind(column(&rows, |r| r.segment.clone()))
+        .bind(column(&rows, |r| r.is_active))
+        .fetch_one(conn)
+        .await?;
     Ok(changed as u64)
 }
 
@@ -127,25 +163,30 @@ async fn upsert_customers(conn: &mut PgConnection, rows: &[Customer]) -> Result<
 async fn insert_transactions(
     conn: &mut PgConnection,
     rows: &[Transaction],
+    mode: Mode,
 ) -> Result<u64, sqlx::Error> {
     if rows.is_empty() {
         return Ok(0);
     }
     let rows: Vec<&Transaction> = rows.iter().collect();
-    let changed: i64 = sqlx::query_scalar(
-        "SELECT ltv_write_transactions($1::text[], $2::text[], $3::timestamptz[], $4::numeric[],
-                                       $5::text[], $6::text[], $7::text[], $8::int2[])",
-    )
-    .bind(column(&rows, |r| r.transaction_id.clone()))
-    .bind(column(&rows, |r| r.customer_id.clone()))
-    .bind(column(&rows, |r| r.transaction_date))
-    .bind(column(&rows, |r| r.amount))
-    .bind(column(&rows, |r| r.product_category.clone()))
-    .bind(column(&rows, |r| r.transaction_type.clone()))
-    .bind(column(&rows, |r| r.payment_method.clone()))
-    .bind(column(&rows, |r| r.is_refund))
-    .fetch_one(conn)
-    .await?;
+    let sql = statement(
+        mode,
+        "transactions",
+        "$1::text[], $2::text[], $3::timestamptz[], $4::numeric[], $5::text[], $6::text[], $7::text[], \
+         $8::int2[]",
+        "transaction_id",
+    );
+    let changed: i64 = sqlx::query_scalar(&sql)
+        .bind(column(&rows, |r| r.transaction_id.clone()))
+        .bind(column(&rows, |r| r.customer_id.clone()))
+        .bind(column(&rows, |r| r.transaction_date))
+        .bind(column(&rows, |r| r.amount))
+        .bind(column(&rows, |r| r.product_category.clone()))
+        .bind(column(&rows, |r| r.transaction_type.clone()))
+        .bind(column(&rows, |r| r.payment_method.clone()))
+        .bind(column(&rows, |r| r.is_refund))
+        .fetch_one(conn)
+        .await?;
     Ok(changed as u64)
 }
 
@@ -153,24 +194,28 @@ async fn insert_transactions(
 async fn insert_interactions(
     conn: &mut PgConnection,
     rows: &[Interaction],
+    mode: Mode,
 ) -> Result<u64, sqlx::Error> {
     if rows.is_empty() {
         return Ok(0);
     }
     let rows: Vec<&Interaction> = rows.iter().collect();
-    let changed: i64 = sqlx::query_scalar(
-        "SELECT ltv_write_interactions($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
-                                       $6::int4[], $7::int2[])",
-    )
-    .bind(column(&rows, |r| r.interaction_id.clone()))
-    .bind(column(&rows, |r| r.customer_id.clone()))
-    .bind(column(&rows, |r| r.interaction_date))
-    .bind(column(&rows, |r| r.interaction_type.clone()))
-    .bind(column(&rows, |r| r.channel.clone()))
-    .bind(column(&rows, |r| r.duration_seconds))
-    .bind(column(&rows, |r| r.satisfaction_score))
-    .fetch_one(conn)
-    .await?;
+    let sql = statement(
+        mode,
+        "interactions",
+        "$1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::int4[], $7::int2[]",
+        "interaction_id",
+    );
+    let changed: i64 = sqlx::query_scalar(&sql)
+        .bind(column(&rows, |r| r.interaction_id.clone()))
+        .bind(column(&rows, |r| r.customer_id.clone()))
+        .bind(column(&rows, |r| r.interaction_date))
+        .bind(column(&rows, |r| r.interaction_type.clone()))
+        .bind(column(&rows, |r| r.channel.clone()))
+        .bind(column(&rows, |r| r.duration_seconds))
+        .bind(column(&rows, |r| r.satisfaction_score))
+        .fetch_one(conn)
+        .await?;
     Ok(changed as u64)
 }
 

@@ -3,9 +3,15 @@
 //! their maintenance are SQL (`migrations/`, `sql/`); this module knows which
 //! tables are derived and how to prove them right (`ltv-pipes rollups verify`).
 
+pub mod rebuild;
 pub mod verify;
 
+pub use rebuild::{rebuild, refresh};
 pub use verify::{verify, Difference, Report};
+
+use crate::ingest::Datasource::{
+    self, CustomerInteractions as I, Customers as C, Transactions as T,
+};
 
 /// A derived table and the rows of it that count for nothing. Group-level
 /// tables keep a row whose every measure went back to zero (its members moved
@@ -16,26 +22,29 @@ pub struct Derived {
     /// SQL predicate over the table's columns: true for a row that adds
     /// nothing to any answer (None: every row counts).
     pub zero: Option<&'static str>,
+    /// The datasources whose rows it is computed from: a rebuild after a load
+    /// of one datasource recomputes only these tables.
+    pub from: &'static [Datasource],
 }
 
 /// Every derived table, level by level: each is recomputed by the view
 /// `ltv_expected_<table>` (sql/10_verify.sql) from the raw tables (level 1) or
 /// from the stored level below.
 pub const DERIVED: &[Derived] = &[
-    Derived { table: "customer_day_category", zero: Some("purchases = 0 AND refunds = 0") },
-    Derived { table: "interaction_day", zero: Some("interactions = 0") },
-    Derived { table: "customer_category_total", zero: Some("purchases = 0") },
-    Derived { table: "customer_channel_total", zero: Some("interactions = 0") },
-    Derived { table: "customer_summary", zero: None },
-    Derived { table: "customer_cube", zero: Some("customers = 0 AND purchases = 0 AND refunds = 0 AND gross = 0 AND refunded = 0") },
-    Derived { table: "customer_period", zero: Some("purchases = 0 AND net = 0") },
-    Derived { table: "cohort_activity", zero: Some("active = 0 AND net = 0") },
-    Derived { table: "ltv_histogram", zero: Some("customers = 0 AND ltv = 0") },
-    Derived { table: "rfm_cube", zero: Some("customers = 0 AND monetary = 0") },
-    Derived { table: "rfm_monetary", zero: Some("customers = 0") },
-    Derived { table: "rfm_days", zero: Some("customers = 0") },
-    Derived { table: "rfm_purchases", zero: Some("customers = 0") },
-    Derived { table: "factor_cube", zero: Some("customers = 0 AND ltv = 0 AND purchases = 0 AND gross = 0 AND interactions = 0 AND satisfaction_sum = 0 AND satisfaction_n = 0") },
-    Derived { table: "factor_histogram", zero: Some("customers = 0") },
-    Derived { table: "factor_correlation", zero: Some("n = 0 AND sx = 0 AND sy = 0 AND sxx = 0 AND syy = 0 AND sxy = 0") },
+    Derived { table: "customer_day_category", zero: Some("purchases = 0 AND refunds = 0"), from: &[T] },
+    Derived { table: "interaction_day", zero: Some("interactions = 0"), from: &[I] },
+    Derived { table: "customer_category_total", zero: Some("purchases = 0"), from: &[T] },
+    Derived { table: "customer_channel_total", zero: Some("interactions = 0"), from: &[I] },
+    Derived { table: "customer_summary", zero: None, from: &[C, T, I] },
+    Derived { table: "customer_cube", zero: Some("customers = 0 AND purchases = 0 AND refunds = 0 AND gross = 0 AND refunded = 0"), from: &[C, T] },
+    Derived { table: "customer_period", zero: Some("purchases = 0 AND net = 0"), from: &[T] },
+    Derived { table: "cohort_activity", zero: Some("active = 0 AND net = 0"), from: &[C, T] },
+    Derived { table: "ltv_histogram", zero: Some("customers = 0 AND ltv = 0"), from: &[C, T] },
+    Derived { table: "rfm_cube", zero: Some("customers = 0 AND monetary = 0"), from: &[T] },
+    Derived { table: "rfm_monetary", zero: Some("customers = 0"), from: &[T] },
+    Derived { table: "rfm_days", zero: Some("customers = 0"), from: &[T] },
+    Derived { table: "rfm_purchases", zero: Some("customers = 0"), from: &[T] },
+    Derived { table: "factor_cube", zero: Some("customers = 0 AND ltv = 0 AND purchases = 0 AND gross = 0 AND interactions = 0 AND satisfaction_sum = 0 AND satisfaction_n = 0"), from: &[C, T, I] },
+    Derived { table: "factor_histogram", zero: Some("customers = 0"), from: &[C, T, I] },
+    Derived { table: "factor_correlation", zero: Some("n = 0 AND sx = 0 AND sy = 0 AND sxx = 0 AND syy = 0 AND sxy = 0"), from: &[C, T, I] },
 ];
