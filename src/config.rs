@@ -78,7 +78,12 @@ impl DatabaseConfig {
 pub struct EmbeddedConfig {
     pub bin_dir: String,
     pub os_user: String,
+    /// PostgreSQL size ("128MB"), or "auto" (see `db::embedded::tuning`).
     pub shared_buffers: String,
+    pub effective_cache_size: String,
+    pub maintenance_work_mem: String,
+    pub max_wal_size: String,
+    pub checkpoint_timeout: String,
     pub settings: Vec<String>,
 }
 

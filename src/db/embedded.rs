@@ -163,10 +163,10 @@ impl EmbeddedCluster {
             "unix_socket_directories = '{}'\n",
             quote_conf(path_str(&self.socket_dir)?)
         ));
-        text.push_str(&format!(
-            "shared_buffers = '{}'\n",
-            quote_conf(&cfg.shared_buffers)
-        ));
+        let memory = total_memory_bytes();
+        for (name, value) in tuning(cfg, memory) {
+            text.push_str(&format!("{name} = '{}'\n", quote_conf(&value)));
+        }
         for line in &cfg.settings {
             if line.contains('\n') || !line.contains('=') {
                 bail!("database.embedded.settings entry {line:?} must be one 'name = value' line");
@@ -313,6 +313,45 @@ fn path_str(path: &Path) -> anyhow::Result<&str> {
         .ok_or_else(|| anyhow!("path {} is not UTF-8", path.display()))
 }
 
+/// The memory and WAL settings written for the cluster: the configured
+/// values, with "auto" sized from the machine's memory (shared_buffers a
+/// quarter, between 128 MB and 8 GB; effective_cache_size half). Without a
+/// readable memory size "auto" falls back to PostgreSQL's own defaults.
+fn tuning(cfg: &EmbeddedConfig, memory: Option<u64>) -> Vec<(&'static str, String)> {
+    const MB: u64 = 1 << 20;
+    let auto = |value: &str, share: u64, min: u64, max: u64, fallback: &str| {
+        if !value.eq_ignore_ascii_case("auto") {
+            return value.to_string();
+        }
+        match memory {
+            Some(bytes) => format!("{}MB", (bytes / share).clamp(min, max) / MB),
+            None => fallback.to_string(),
+        }
+    };
+    vec![
+        ("shared_buffers", auto(&cfg.shared_buffers, 4, 128 * MB, 8192 * MB, "128MB")),
+        ("effective_cache_size", auto(&cfg.effective_cache_size, 2, 256 * MB, u64::MAX, "4GB")),
+        ("maintenance_work_mem", cfg.maintenance_work_mem.clone()),
+        ("max_wal_size", cfg.max_wal_size.clone()),
+        ("checkpoint_timeout", cfg.checkpoint_timeout.clone()),
+        // Checkpoints spread over most of the interval instead of in bursts.
+        ("checkpoint_completion_target", "0.9".to_string()),
+    ]
+}
+
+/// MemTotal of /proc/meminfo, in bytes.
+fn total_memory_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = info
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
 /// Quotes a value for a single-quoted postgresql.conf string.
 fn quote_conf(value: &str) -> String {
     value.replace('\\', "\\\\").replace('\'', "''")
@@ -327,6 +366,39 @@ fn tail(path: &Path, lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auto_memory_settings_are_sized_from_the_machine() {
+        let cfg = EmbeddedConfig {
+            bin_dir: String::new(),
+            os_user: String::new(),
+            shared_buffers: "auto".into(),
+            effective_cache_size: "auto".into(),
+            maintenance_work_mem: "512MB".into(),
+            max_wal_size: "4GB".into(),
+            checkpoint_timeout: "15min".into(),
+            settings: vec![],
+        };
+        let gb = 1u64 << 30;
+        let get = |memory, name| {
+            tuning(&cfg, memory)
+                .into_iter()
+                .find(|(n, _)| *n == name)
+                .unwrap()
+                .1
+        };
+        assert_eq!(get(Some(24 * gb), "shared_buffers"), "6144MB");
+        assert_eq!(get(Some(24 * gb), "effective_cache_size"), "12288MB");
+        assert_eq!(get(Some(256 * gb), "shared_buffers"), "8192MB");
+        assert_eq!(get(Some(gb / 4), "shared_buffers"), "128MB");
+        assert_eq!(get(None, "shared_buffers"), "128MB");
+        assert_eq!(get(Some(24 * gb), "max_wal_size"), "4GB");
+        let fixed = EmbeddedConfig {
+            shared_buffers: "1GB".into(),
+            ..cfg.clone()
+        };
+        assert_eq!(tuning(&fixed, Some(24 * gb))[0].1, "1GB");
+    }
 
     #[test]
     fn conf_values_are_quoted() {

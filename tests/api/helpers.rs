@@ -46,6 +46,10 @@ pub fn start_cluster(dir: &Path) -> EmbeddedCluster {
         bin_dir: String::new(),
         os_user: String::new(),
         shared_buffers: "64MB".into(),
+        effective_cache_size: "auto".into(),
+        maintenance_work_mem: "64MB".into(),
+        max_wal_size: "1GB".into(),
+        checkpoint_timeout: "5min".into(),
         settings: vec![
             "fsync = off".into(),
             "synchronous_commit = off".into(),
