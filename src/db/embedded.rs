@@ -329,8 +329,14 @@ fn tuning(cfg: &EmbeddedConfig, memory: Option<u64>) -> Vec<(&'static str, Strin
         }
     };
     vec![
-        ("shared_buffers", auto(&cfg.shared_buffers, 4, 128 * MB, 8192 * MB, "128MB")),
-        ("effective_cache_size", auto(&cfg.effective_cache_size, 2, 256 * MB, u64::MAX, "4GB")),
+        (
+            "shared_buffers",
+            auto(&cfg.shared_buffers, 4, 128 * MB, 8192 * MB, "128MB"),
+        ),
+        (
+            "effective_cache_size",
+            auto(&cfg.effective_cache_size, 2, 256 * MB, u64::MAX, "4GB"),
+        ),
         ("maintenance_work_mem", cfg.maintenance_work_mem.clone()),
         ("max_wal_size", cfg.max_wal_size.clone()),
         ("checkpoint_timeout", cfg.checkpoint_timeout.clone()),
