@@ -50,6 +50,11 @@ pub async fn apply(pool: &PgPool) -> anyhow::Result<()> {
     if up_to_date(&stored) {
         return Ok(());
     }
+    // "does not exist, skipping" from every DROP … IF EXISTS on a new database
+    // is no news.
+    sqlx::query("SET LOCAL client_min_messages = warning")
+        .execute(&mut *tx)
+        .await?;
     for (name, text) in COMPONENTS {
         sqlx::raw_sql(text)
             .execute(&mut *tx)

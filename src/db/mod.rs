@@ -109,7 +109,10 @@ fn build_pool(config: &Config, options: PgConnectOptions, read_only: bool) -> Pg
     let options = options
         .application_name("ltv-pipes")
         .options(settings)
-        .log_statements(tracing::log::LevelFilter::Trace);
+        .log_statements(tracing::log::LevelFilter::Trace)
+        // A bulk load's recomputation or a fit legitimately runs for seconds:
+        // sqlx's default would print each one's whole SQL text as a warning.
+        .log_slow_statements(tracing::log::LevelFilter::Debug, Duration::from_secs(1));
     PgPoolOptions::new()
         .max_connections(db.max_connections.max(1))
         .acquire_timeout(Duration::from_secs(db.acquire_timeout_secs.max(1)))

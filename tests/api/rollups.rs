@@ -210,11 +210,24 @@ async fn bulk_files_rebuild_or_apply_deltas_and_stay_exact() {
         }
         csv
     };
+    let indexes = || async {
+        let defs: Vec<(String, String)> = sqlx::query_as(
+            "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = current_schema() ORDER BY 1",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        defs
+    };
+    let before = indexes().await;
     let first = bulk(&app, "customers", customers(0, 200, "US")).await;
     assert_eq!(first["derived_state"], "rebuilt", "{first}");
     let first = bulk(&app, "transactions", transactions(0, 1000)).await;
     assert_eq!(first["derived_state"], "rebuilt", "{first}");
     assert_derived_exact(&app.pool, "after the first loads").await;
+    // A first load builds the empty tables' indexes afterwards: all of them,
+    // exactly as they were.
+    assert_eq!(indexes().await, before);
 
     // Small files: new customers and upserts that move 10 of them, more
     // transactions (some repeated).
