@@ -131,22 +131,21 @@ async fn is_empty(conn: &mut PgConnection, table: &str) -> Result<bool, sqlx::Er
 /// Drops the table's primary key and indexes, returning the statements that
 /// create them again, exactly as they were (names included).
 async fn drop_indexes(conn: &mut PgConnection, table: &str) -> Result<Vec<String>, sqlx::Error> {
-    let (primary, others): (Option<(String, String)>, Vec<(String, String)>) = (
-        sqlx::query_as(
-            "SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint
-             WHERE conrelid = to_regclass($1) AND contype = 'p'",
-        )
-        .bind(table)
-        .fetch_optional(&mut *conn)
-        .await?,
-        sqlx::query_as(
-            "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index
-             WHERE indrelid = to_regclass($1) AND NOT indisprimary ORDER BY indexrelid",
-        )
-        .bind(table)
-        .fetch_all(&mut *conn)
-        .await?,
-    );
+    // (quoted name, definition)
+    let primary: Option<(String, String)> = sqlx::query_as(
+        "SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint
+         WHERE conrelid = to_regclass($1) AND contype = 'p'",
+    )
+    .bind(table)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let others: Vec<(String, String)> = sqlx::query_as(
+        "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index
+         WHERE indrelid = to_regclass($1) AND NOT indisprimary ORDER BY indexrelid",
+    )
+    .bind(table)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut create = Vec::new();
     if let Some((name, def)) = primary {
         sqlx::query(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}"))
