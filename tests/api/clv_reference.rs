@@ -1234,7 +1234,7 @@ async fn ingest_through_every_path(app: &TestApp, d: &Data) {
 /// Every CLV pipe, for many parameter combinations, against the reference
 /// queries over the raw tables.
 async fn agree_with_reference_queries(app: &TestApp, data: &Data) {
-    coverage(&app).await;
+    coverage(app).await;
     let mut r = Report::default();
     let known = data.known_ids[7].clone();
     // Exact timestamps present in the data, for inclusive bounds.
@@ -1377,7 +1377,7 @@ async fn agree_with_reference_queries(app: &TestApp, data: &Data) {
         });
     }
     for p in cases {
-        check(&app, &mut r, "customer_ltv", p).await;
+        check(app, &mut r, "customer_ltv", p).await;
     }
 
     // ltv_by_cohort and customer_retention_analysis
@@ -1429,7 +1429,7 @@ async fn agree_with_reference_queries(app: &TestApp, data: &Data) {
         ..at(MID)
     });
     for p in &cases {
-        check(&app, &mut r, "ltv_by_cohort", p.clone()).await;
+        check(app, &mut r, "ltv_by_cohort", p.clone()).await;
     }
     for (i, p) in cases.iter().enumerate() {
         let mut p = p.clone();
@@ -1438,7 +1438,7 @@ async fn agree_with_reference_queries(app: &TestApp, data: &Data) {
             3 => p.max_periods = Some(240),
             _ => {}
         }
-        check(&app, &mut r, "customer_retention_analysis", p).await;
+        check(app, &mut r, "customer_retention_analysis", p).await;
     }
 
     // customer_segmentation and its summary
@@ -1540,7 +1540,7 @@ async fn agree_with_reference_queries(app: &TestApp, data: &Data) {
         ..at(MID)
     });
     for p in &cases {
-        check(&app, &mut r, "customer_segmentation", p.clone()).await;
+        check(app, &mut r, "customer_segmentation", p.clone()).await;
     }
     for p in &cases {
         if p.limit == Some(10000) {
@@ -1548,7 +1548,7 @@ async fn agree_with_reference_queries(app: &TestApp, data: &Data) {
                 limit: None,
                 ..p.clone()
             };
-            check(&app, &mut r, "customer_segmentation_summary", p).await;
+            check(app, &mut r, "customer_segmentation_summary", p).await;
         }
     }
 
@@ -1604,7 +1604,7 @@ async fn agree_with_reference_queries(app: &TestApp, data: &Data) {
         });
     }
     for p in cases {
-        check(&app, &mut r, "ltv_influencing_factors", p).await;
+        check(app, &mut r, "ltv_influencing_factors", p).await;
     }
 
     // ltv_overview
@@ -1632,7 +1632,7 @@ async fn agree_with_reference_queries(app: &TestApp, data: &Data) {
         at(EARLY),
         at("2023-12-31"),
     ] {
-        check(&app, &mut r, "ltv_overview", p).await;
+        check(app, &mut r, "ltv_overview", p).await;
     }
 
     // The report.
