@@ -47,16 +47,7 @@ async fn loaded() -> TestApp {
     }
     let csv = "transaction_id,customer_id,transaction_date,amount,product_category\n\
                t6,c,2024-04-02 00:00:00,20,books\nt7,c,2024-06-30 12:00:00,5,\nt2,a,2024-01-20,4,toys\n";
-    let resp = app
-        .client
-        .post(app.url("/v0/datasources?name=transactions&mode=append"))
-        .bearer_auth(ADMIN_TOKEN)
-        .header("Content-Type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    bulk(&app, "transactions", csv.to_string()).await;
     app
 }
 
@@ -174,8 +165,9 @@ async fn bulk(app: &TestApp, ds: &str, csv: String) -> serde_json::Value {
         .send()
         .await
         .unwrap();
-    assert!(resp.status().is_success());
-    resp.json().await.unwrap()
+    let (status, answer) = crate::helpers::split(resp).await;
+    assert!(status.is_success(), "{ds}: {answer}");
+    answer
 }
 
 /// A file large against the data stored is recomputed wholesale; a small one
