@@ -583,17 +583,7 @@ async fn a_new_fit_moves_the_forecast_pipes_etag() {
 #[tokio::test]
 async fn the_cli_fits_and_prints_the_parameters() {
     let url = crate::helpers::fresh_database().await;
-    let cli = |args: &[&str]| {
-        let dir = crate::helpers::scratch_dir("cli");
-        std::process::Command::new(env!("CARGO_BIN_EXE_ltv-pipes"))
-            .args(args)
-            .env("DATABASE_URL", &url)
-            .env("LTV_DATA_DIR", &dir)
-            .env_remove("LTV_CONFIG")
-            .current_dir(&dir)
-            .output()
-            .expect("run ltv-pipes")
-    };
+    let cli = |args: &[&str]| crate::helpers::run_cli(&url, args);
     let empty = cli(&["forecast", "fit"]);
     assert!(!empty.status.success());
     let err = String::from_utf8_lossy(&empty.stderr);

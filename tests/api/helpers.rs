@@ -325,3 +325,17 @@ pub async fn assert_derived_exact(pool: &sqlx::PgPool, context: &str) {
         diffs.join("\n")
     );
 }
+
+/// Runs the built `ltv-pipes` binary with `args` against `database_url`, in
+/// a scratch directory (no config file of the checkout is read).
+pub fn run_cli(database_url: &str, args: &[&str]) -> std::process::Output {
+    let dir = scratch_dir("cli");
+    std::process::Command::new(env!("CARGO_BIN_EXE_ltv-pipes"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("LTV_DATA_DIR", &dir)
+        .env_remove("LTV_CONFIG")
+        .current_dir(&dir)
+        .output()
+        .expect("run ltv-pipes")
+}

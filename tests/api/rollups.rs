@@ -4,7 +4,7 @@
 
 use ltv_pipes::rollups::{self, verify::Side};
 
-use crate::helpers::{assert_derived_exact, fresh_database, scratch_dir, TestApp, ADMIN_TOKEN};
+use crate::helpers::{assert_derived_exact, fresh_database, run_cli, TestApp, ADMIN_TOKEN};
 
 /// Customers that move between months, countries and segments, transactions
 /// with refunds, duplicates and out-of-order dates, transaction-only and
@@ -291,17 +291,7 @@ async fn the_cli_prints_each_table_and_fails_on_a_difference() {
         )
         .await;
     assert!(status.is_success(), "{body}");
-    let cli = || {
-        let dir = scratch_dir("rollups-cli");
-        std::process::Command::new(env!("CARGO_BIN_EXE_ltv-pipes"))
-            .args(["rollups", "verify"])
-            .env("DATABASE_URL", &url)
-            .env("LTV_DATA_DIR", &dir)
-            .env_remove("LTV_CONFIG")
-            .current_dir(&dir)
-            .output()
-            .expect("run ltv-pipes")
-    };
+    let cli = || run_cli(&url, &["rollups", "verify"]);
     let clean = cli();
     let stdout = String::from_utf8_lossy(&clean.stdout);
     assert!(clean.status.success(), "{stdout}");
