@@ -33,6 +33,38 @@ AS $$
   END
 $$;
 
+-- The first day (UTC) of the period of `months` months containing day d.
+CREATE OR REPLACE FUNCTION ltv_period_start(d date, months integer) RETURNS date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT make_date(q / 12, q % 12 + 1, 1)
+  FROM (SELECT ltv_month_idx(d) / months * months AS q) x
+$$;
+
+-- A registration window [start_ts, end_ts] (either end null: open) splits into
+-- whole periods of `months` months, which a cube keyed by period answers, and
+-- the partial periods at its ends, whose customers are read one by one. The
+-- whole periods are [ltv_whole_from, ltv_whole_to) as UTC days: the first
+-- period starting at or after start_ts, up to the period containing end_ts
+-- unless end_ts is that period's last microsecond (timestamps have microsecond
+-- precision, so "registered <= end_ts" then covers the whole period). When
+-- from >= to, no period is whole.
+CREATE OR REPLACE FUNCTION ltv_whole_from(start_ts timestamptz, months integer) RETURNS date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT CASE WHEN start_ts IS NULL THEN '-infinity'::date
+              WHEN start_ts = ltv_period_start(ltv_utc_day(start_ts), months)::timestamp AT TIME ZONE 'UTC'
+                THEN ltv_period_start(ltv_utc_day(start_ts), months)
+              ELSE (ltv_period_start(ltv_utc_day(start_ts), months) + make_interval(months => months))::date END
+$$;
+
+CREATE OR REPLACE FUNCTION ltv_whole_to(end_ts timestamptz, months integer) RETURNS date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT CASE WHEN end_ts IS NULL THEN 'infinity'::date
+              ELSE ltv_period_start(ltv_utc_day(end_ts + interval '1 microsecond'), months) END
+$$;
+
 -- Functions the CLV pipes share (pipes cannot share nodes across files).
 
 -- Today in UTC: the default as_of.

@@ -3,7 +3,8 @@
 -- customers row (or rebuilt from the raw tables: `ltv-pipes rollups refresh`).
 -- The functions
 -- below give the customers of an as_of: from the profile alone when no
--- transaction is dated after it, else from the daily rollup.
+-- transaction is dated after it and nobody registered after it, else from
+-- the daily rollup.
 
 -- Maintained by sql/11_ingest.sql since the triggers were removed (no
 -- trigger writes to another table): drop them from databases that had them.
@@ -17,10 +18,21 @@ CREATE OR REPLACE FUNCTION ltv_summary_answers(as_of date) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT as_of >= coalesce(ltv_max_transaction_day(), '-infinity'::date) $$;
 
--- The customers of an as_of the profile answers (nothing otherwise): known
--- customers (registered by as_of, with attributes) and transaction-only ones.
--- A plain scan of customer_summary, so the planner can read it in an index's
--- order and stop after a page of rows.
+-- True when customer_summary (and every cube summed from it) answers as_of:
+-- no transaction is dated after it and nobody registered after it.
+CREATE OR REPLACE FUNCTION ltv_cube_answers(as_of date) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT ltv_summary_answers(as_of)
+     AND coalesce((SELECT max(registration_date) FROM customers) < ltv_day_end(as_of), true)
+$$;
+
+-- The customers of an as_of the cube answers (nothing otherwise: see
+-- ltv_cube_answers; no transaction dated after as_of and nobody registered
+-- after it): known customers (with a registration) and transaction-only ones,
+-- straight from customer_summary. The attributes are the table's own columns,
+-- not expressions, so the planner estimates a filter on them from the
+-- table's statistics and can read the page in an index's order.
 CREATE OR REPLACE FUNCTION ltv_profile(as_of date)
 RETURNS TABLE (customer_id text, known boolean, registration_date timestamptz, country text,
                city text, age integer, gender text, acquisition_source text, segment text,
@@ -28,23 +40,16 @@ RETURNS TABLE (customer_id text, known boolean, registration_date timestamptz, c
                refunded numeric, first_purchase_at timestamptz, last_purchase_at timestamptz)
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-  SELECT s.customer_id, coalesce(s.registration_date < ltv_day_end(as_of), false),
-         CASE WHEN s.registration_date < ltv_day_end(as_of) THEN s.registration_date END,
-         CASE WHEN s.registration_date < ltv_day_end(as_of) THEN s.country END,
-         CASE WHEN s.registration_date < ltv_day_end(as_of) THEN s.city END,
-         CASE WHEN s.registration_date < ltv_day_end(as_of) THEN s.age END,
-         CASE WHEN s.registration_date < ltv_day_end(as_of) THEN s.gender END,
-         CASE WHEN s.registration_date < ltv_day_end(as_of) THEN s.acquisition_source END,
-         CASE WHEN s.registration_date < ltv_day_end(as_of) THEN s.segment END,
-         CASE WHEN s.registration_date < ltv_day_end(as_of) THEN s.is_active END,
+  SELECT s.customer_id, s.registration_date IS NOT NULL, s.registration_date, s.country, s.city,
+         s.age, s.gender, s.acquisition_source, s.segment, s.is_active,
          s.purchases, s.refunds, s.gross, s.refunded, s.first_purchase_at, s.last_purchase_at
   FROM customer_summary s
-  WHERE ltv_summary_answers(as_of)
-    AND (s.registration_date < ltv_day_end(as_of) OR s.purchases + s.refunds > 0)
+  WHERE ltv_cube_answers(as_of)
+    AND (s.registration_date IS NOT NULL OR s.purchases + s.refunds > 0)
 $$;
 
--- The customers of an as_of the profile does not answer: customers joined with
--- the daily rollup up to as_of (nothing otherwise).
+-- The customers of any other as_of: customers registered by it joined with
+-- the daily rollup up to it (nothing when ltv_profile answers).
 CREATE OR REPLACE FUNCTION ltv_customers_past(as_of date)
 RETURNS TABLE (customer_id text, known boolean, registration_date timestamptz, country text,
                city text, age integer, gender text, acquisition_source text, segment text,
@@ -64,7 +69,7 @@ AS $$
              FROM customer_day_category d
              WHERE d.day <= as_of
              GROUP BY d.customer_id) t ON t.customer_id = c.customer_id
-  WHERE NOT ltv_summary_answers(as_of)
+  WHERE NOT ltv_cube_answers(as_of)
 $$;
 
 -- Every customer of an as_of: exactly one of the two runs (each
@@ -79,4 +84,33 @@ AS $$
   SELECT * FROM ltv_profile(as_of)
   UNION ALL
   SELECT * FROM ltv_customers_past(as_of)
+$$;
+
+-- The customers of an as_of that the cubes do not answer, for a registration
+-- window [start_ts, end_ts] (null: open) whose whole periods of `months`
+-- months the cubes answer (ltv_whole_from / ltv_whole_to, sql/01_time.sql):
+-- every customer when the cube does not answer as_of, else only the
+-- registered customers in the window's partial periods (its edges), each edge
+-- one range of customer_summary's registration index. Exactly one of the
+-- branches runs; the edges are written as two plain ranges, not one "outside"
+-- test, so PostgreSQL estimates their size from the column's histogram.
+CREATE OR REPLACE FUNCTION ltv_customers_outside(as_of date, start_ts timestamptz, end_ts timestamptz,
+                                                 months integer)
+RETURNS TABLE (customer_id text, known boolean, registration_date timestamptz, country text,
+               city text, age integer, gender text, acquisition_source text, segment text,
+               is_active smallint, purchases bigint, refunds bigint, gross numeric,
+               refunded numeric, first_purchase_at timestamptz, last_purchase_at timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT * FROM ltv_customers_past(as_of)
+  UNION ALL
+  SELECT * FROM ltv_profile(as_of) c
+  WHERE c.registration_date >= coalesce(start_ts, '-infinity')
+    AND c.registration_date <= coalesce(end_ts, 'infinity')
+    AND c.registration_date < ltv_whole_from(start_ts, months)::timestamp AT TIME ZONE 'UTC'
+  UNION ALL
+  SELECT * FROM ltv_profile(as_of) c
+  WHERE c.registration_date >= coalesce(start_ts, '-infinity')
+    AND c.registration_date <= coalesce(end_ts, 'infinity')
+    AND c.registration_date >= greatest(ltv_whole_from(start_ts, months), ltv_whole_to(end_ts, months))::timestamp AT TIME ZONE 'UTC'
 $$;

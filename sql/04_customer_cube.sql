@@ -32,15 +32,6 @@ AS $$
   WHERE s.registration_date IS NOT NULL OR s.purchases + s.refunds > 0
 $$;
 
--- True when the cube answers as_of: the profile does (no transaction after it)
--- and nobody registered after it.
-CREATE OR REPLACE FUNCTION ltv_cube_answers(as_of date) RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$
-  SELECT ltv_summary_answers(as_of)
-     AND coalesce((SELECT max(registration_date) FROM customers) < ltv_day_end(as_of), true)
-$$;
-
 -- The number of stored transactions (every one is a purchase or a refund of
 -- some profile, and every profile with one is a cube member): what
 -- count(*) FROM transactions says, from a few thousand cube rows instead of

@@ -104,6 +104,35 @@ AS $$
   SELECT ltv_cube_answers(as_of) AND as_of >= coalesce(ltv_max_interaction_day(), '-infinity'::date)
 $$;
 
+-- The pipe's population for an as_of: every known customer with its totals,
+-- interactions, primary channel and top category. When the factor tables
+-- answer as_of (no event or registration after it), all of it is one row of
+-- customer_summary, so a filtered call reads the matching profiles and
+-- nothing else; otherwise the customers of as_of with their interaction
+-- totals up to it, and channel and category null (the pipe computes them from
+-- the daily rollups for its population only). Exactly one branch runs.
+CREATE OR REPLACE FUNCTION ltv_factor_population(as_of date)
+RETURNS TABLE (customer_id text, registration_date timestamptz, country text, segment text,
+               acquisition_source text, gender text, age integer, purchases bigint,
+               gross numeric, refunded numeric, interactions bigint, support_contacts bigint,
+               satisfaction_sum bigint, satisfaction_n bigint, primary_channel text, top_category text)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT s.customer_id, s.registration_date, s.country, s.segment, s.acquisition_source, s.gender,
+         s.age, s.purchases, s.gross, s.refunded, s.interactions, s.support_contacts,
+         s.satisfaction_sum, s.satisfaction_n, s.primary_channel, s.top_category
+  FROM customer_summary s
+  WHERE ltv_factors_answer(as_of) AND s.registration_date IS NOT NULL
+  UNION ALL
+  SELECT c.customer_id, c.registration_date, c.country, c.segment, c.acquisition_source, c.gender,
+         c.age, c.purchases, c.gross, c.refunded, coalesce(i.interactions, 0),
+         coalesce(i.support_contacts, 0), coalesce(i.satisfaction_sum, 0), coalesce(i.satisfaction_n, 0),
+         NULL, NULL
+  FROM ltv_customers(as_of) c
+  LEFT JOIN ltv_interaction_totals(as_of) i ON i.customer_id = c.customer_id
+  WHERE NOT ltv_factors_answer(as_of) AND c.known
+$$;
+
 -- Pearson's r from the sums; null below 2 values or without variance. Both
 -- paths of the pipe use it, so they agree to the last digit.
 CREATE OR REPLACE FUNCTION ltv_pearson(n bigint, sx numeric, sy numeric, sxx numeric, syy numeric, sxy numeric)

@@ -104,7 +104,7 @@ LANGUAGE sql STABLE AS $$
     JOIN forecast_fits f ON f.id = d.fit_id
     WHERE d.fit_id = ltv_forecast_fit_id(ltv_forecast_default_ready.as_of)
       AND (d.platinum, d.gold, d.silver) = (s.platinum, s.gold, s.silver)
-      AND ltv_summary_answers(f.as_of))
+      AND ltv_cube_answers(f.as_of))
 $$;
 
 -- Every fit's cuts again, for new tier settings (src/forecasting/, at start-up

@@ -1428,6 +1428,53 @@ async fn agree_with_reference_queries(app: &TestApp, data: &Data) {
         cohort_period: s("quarter"),
         ..at(MID)
     });
+    // Registration windows where the cubes answer (as_of after every event):
+    // whole periods from the cubes, the partial ones at the edges customer by
+    // customer. Aligned to months, cutting through months (and through
+    // quarters and years), inside one month, and ending on an exact stored
+    // registration time (inclusive).
+    for (start, end, period, country) in [
+        (
+            Some("2022-06-01 00:00:00"),
+            Some("2023-03-31 23:59:59"),
+            "month",
+            None,
+        ),
+        (
+            Some("2022-03-17 08:00:00"),
+            Some("2023-11-02 23:59:59"),
+            "month",
+            None,
+        ),
+        (
+            Some("2022-03-17 08:00:00"),
+            Some("2023-11-02 23:59:59"),
+            "quarter",
+            Some("US"),
+        ),
+        (Some("2022-02-10 12:30:00"), None, "year", None),
+        (None, Some(reg_ts.as_str()), "month", Some("DE")),
+        (
+            Some("2023-05-03 00:00:00"),
+            Some("2023-05-20 00:00:00"),
+            "month",
+            None,
+        ),
+        (
+            Some("2022-04-01 00:00:00"),
+            Some("2022-12-31 23:59:59"),
+            "quarter",
+            None,
+        ),
+    ] {
+        cases.push(P {
+            start_date: start.map(str::to_string),
+            end_date: end.map(str::to_string),
+            cohort_period: s(period),
+            country: country.map(str::to_string),
+            ..at(LATE)
+        });
+    }
     for p in &cases {
         check(app, &mut r, "ltv_by_cohort", p.clone()).await;
     }

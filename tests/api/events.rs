@@ -280,3 +280,27 @@ async fn the_quarantine_can_be_limited_and_cleared() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"].as_str().unwrap().contains("'limit'"));
 }
+
+#[tokio::test]
+async fn a_batch_slower_than_the_pipe_statement_timeout_is_still_stored() {
+    // database.statement_timeout_ms bounds pipe queries; a batch's write is
+    // bounded by the request timeout instead. 100 ms is far below what 20,000
+    // transactions take to write with their derived state.
+    let app = TestApp::spawn_with(&[("LTV_DATABASE__STATEMENT_TIMEOUT_MS", "100")]).await;
+    let body: Vec<String> = (0..20_000)
+        .map(|i| {
+            format!(
+                r#"{{"transaction_id":"tx_{i}","customer_id":"c_{}","transaction_date":"2024-0{}-1{} 10:00:00","amount":{}.25}}"#,
+                i % 3_000,
+                1 + i % 9,
+                i % 10,
+                10 + i % 90
+            )
+        })
+        .collect();
+    let (status, reply) = app.post_events("transactions", body.join("\n")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    assert_eq!(reply["successful_rows"], 20_000);
+    assert_eq!(app.count("SELECT count(*) FROM transactions").await, 20_000);
+    crate::helpers::assert_derived_exact(&app.pool, "after a slow batch").await;
+}

@@ -63,9 +63,11 @@ async fn the_cubes_and_the_cohort_and_retention_pipes_stay_exact_through_upserts
         assert!(status.is_success(), "{body}");
         assert_derived_exact(&app.pool, &format!("round {round}")).await;
 
-        // The cube branch (no registration window) against the general branch
-        // (a window that contains every registration).
-        let everyone = "start_date=1900-01-01%2000:00:00";
+        // The cube alone (no registration window) against the cube's whole
+        // periods plus the customers of a partial first period, read one by
+        // one (a window that starts a second into 1900 contains every
+        // registration); assert_derived_exact above proves the cubes exact.
+        let everyone = "start_date=1900-01-01%2000:00:01";
         for query in [
             "",
             "cohort_period=quarter",
@@ -98,6 +100,10 @@ async fn the_cubes_and_the_cohort_and_retention_pipes_stay_exact_through_upserts
         }
     }
     // And the default calls really read the cubes: skew them and the answers move.
+    let mut before = Vec::new();
+    for pipe in ["ltv_by_cohort", "customer_retention_analysis"] {
+        before.push(data(&app, pipe, "").await);
+    }
     sqlx::query(
         "UPDATE customer_cube SET customers = customers + 1 WHERE cohort_month <> 'infinity'",
     )
@@ -108,10 +114,12 @@ async fn the_cubes_and_the_cohort_and_retention_pipes_stay_exact_through_upserts
         .execute(&app.pool)
         .await
         .unwrap();
-    for pipe in ["ltv_by_cohort", "customer_retention_analysis"] {
+    for (pipe, before) in ["ltv_by_cohort", "customer_retention_analysis"]
+        .iter()
+        .zip(before)
+    {
         let skewed = data(&app, pipe, "").await;
-        let general = data(&app, pipe, "start_date=1900-01-01%2000:00:00").await;
-        assert_ne!(skewed, general, "{pipe} default call did not read the cube");
+        assert_ne!(skewed, before, "{pipe} default call did not read the cube");
     }
 }
 
