@@ -25,6 +25,57 @@
 DROP TRIGGER IF EXISTS customer_summary_rfm_insert ON customer_summary;
 DROP TRIGGER IF EXISTS customer_summary_rfm_update ON customer_summary;
 DROP FUNCTION IF EXISTS ltv_rfm_apply();
+-- Signatures before the marginals were kept by attribute (migration 0003).
+DROP FUNCTION IF EXISTS ltv_rfm_monetary_at(bigint[]), ltv_rfm_cuts(), ltv_rfm_current(date);
+
+-- The marginals' keys of a purchaser's profile: grain 1 (everyone, attributes
+-- '') and grain 0 (its attributes, '' for none; transaction-only customers
+-- have all three ''), as ltv_histogram keeps them.
+CREATE OR REPLACE FUNCTION ltv_rfm_keys(s customer_summary)
+RETURNS TABLE (grain smallint, country text, segment text, acquisition_source text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT g.grain,
+         CASE WHEN g.grain = 1 OR s.registration_date IS NULL THEN '' ELSE coalesce(s.country, '') END,
+         CASE WHEN g.grain = 1 OR s.registration_date IS NULL THEN '' ELSE coalesce(s.segment, '') END,
+         CASE WHEN g.grain = 1 OR s.registration_date IS NULL THEN '' ELSE coalesce(s.acquisition_source, '') END
+  FROM (VALUES (0::smallint), (1::smallint)) g(grain)
+$$;
+
+-- True when a marginals row (grain, country, segment, acquisition_source)
+-- counts for the attribute filters (null: no filter; '' matches nobody, as
+-- in the general path, where no stored attribute is blank).
+CREATE OR REPLACE FUNCTION ltv_rfm_key_matches(grain smallint, country text, segment text, acquisition_source text,
+                                               f_country text, f_segment text, f_source text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT CASE WHEN f_country IS NULL AND f_segment IS NULL AND f_source IS NULL THEN grain = 1
+              ELSE grain = 0 AND (f_country IS NULL OR country = nullif(f_country, ''))
+                   AND (f_segment IS NULL OR segment = nullif(f_segment, ''))
+                   AND (f_source IS NULL OR acquisition_source = nullif(f_source, '')) END
+$$;
+
+-- True when the RFM tables answer the default window with these attribute
+-- filters: the profile answers as_of and, with a filter, nobody registered
+-- after it either (the marginals key customers by their stored attributes).
+CREATE OR REPLACE FUNCTION ltv_rfm_tables_answer(as_of date, f_country text, f_segment text, f_source text)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT ltv_summary_answers(as_of)
+     AND ((f_country IS NULL AND f_segment IS NULL AND f_source IS NULL) OR ltv_cube_answers(as_of))
+$$;
+
+-- True when a transaction_date window [start_ts, end_ts] (null: open)
+-- contains every stored transaction: scoring it is scoring all time. A
+-- dashboard's "all time" dates (start_date=2020-01-01) are such a window.
+-- Two probes of the transactions_date index.
+CREATE OR REPLACE FUNCTION ltv_window_covers_all(start_ts timestamptz, end_ts timestamptz) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT (start_ts IS NULL OR start_ts <= coalesce((SELECT min(transaction_date) FROM transactions), 'infinity'))
+     AND (end_ts IS NULL OR end_ts >= coalesce((SELECT max(transaction_date) FROM transactions), '-infinity'))
+$$;
 
 -- Purchases per customer in the window [start_ts, end_ts] (either may be null:
 -- unbounded) up to the end of as_of. Whole days inside the window come from the
@@ -81,7 +132,8 @@ $$;
 -- bucket; one index range scan of that bucket finds the value. A bucket
 -- above 0 holds purchasers only (a positive net needs a purchase), so only
 -- the others need the purchases test.
-CREATE OR REPLACE FUNCTION ltv_rfm_monetary_at(ranks bigint[]) RETURNS numeric[]
+CREATE OR REPLACE FUNCTION ltv_rfm_monetary_at(ranks bigint[], f_country text, f_segment text, f_source text)
+RETURNS numeric[]
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
@@ -92,7 +144,11 @@ BEGIN
     FOR r IN
         WITH h AS MATERIALIZED (
             SELECT m.bucket, m.customers, sum(m.customers) OVER (ORDER BY m.bucket) AS cum
-            FROM rfm_monetary m
+            FROM (SELECT m.bucket, sum(m.customers) AS customers
+                  FROM rfm_monetary m
+                  WHERE ltv_rfm_key_matches(m.grain, m.country, m.segment, m.acquisition_source,
+                                            f_country, f_segment, f_source)
+                  GROUP BY m.bucket) m
         )
         SELECT t.k, b.bucket, b.before
         FROM unnest(ranks) WITH ORDINALITY t(k, i)
@@ -106,12 +162,18 @@ BEGIN
             SELECT s.gross - s.refunded INTO v
             FROM customer_summary s
             WHERE ltv_bucket(s.gross - s.refunded) = r.bucket
+              AND (f_country IS NULL OR s.country = f_country)
+              AND (f_segment IS NULL OR s.segment = f_segment)
+              AND (f_source IS NULL OR s.acquisition_source = f_source)
             ORDER BY s.gross - s.refunded
             OFFSET r.k - r.before - 1 LIMIT 1;
         ELSE
             SELECT s.gross - s.refunded INTO v
             FROM customer_summary s
             WHERE ltv_bucket(s.gross - s.refunded) = r.bucket AND s.purchases > 0
+              AND (f_country IS NULL OR s.country = f_country)
+              AND (f_segment IS NULL OR s.segment = f_segment)
+              AND (f_source IS NULL OR s.acquisition_source = f_source)
             ORDER BY s.gross - s.refunded
             OFFSET r.k - r.before - 1 LIMIT 1;
         END IF;
@@ -121,29 +183,35 @@ BEGIN
 END
 $$;
 
--- The cuts of the default window, from the marginals (rfm_cube has one row per
--- last purchase day x purchases, 42,194 rows at 1M customers; the marginals
--- ~1,100 and ~340).
-CREATE OR REPLACE FUNCTION ltv_rfm_cuts(OUT n bigint, OUT day_cut date[], OUT frequency_cut bigint[],
+-- The cuts of the default window for the attribute filters (null: none),
+-- from the marginals (rfm_cube has one row per last purchase day x purchases,
+-- 42,194 rows at 1M customers; the marginals ~1,100 and ~340 per attribute
+-- combination).
+CREATE OR REPLACE FUNCTION ltv_rfm_cuts(f_country text, f_segment text, f_source text,
+                                        OUT n bigint, OUT day_cut date[], OUT frequency_cut bigint[],
                                         OUT monetary_neg_cut numeric[])
 LANGUAGE plpgsql STABLE
 AS $$
 BEGIN
-    SELECT coalesce(sum(c.customers), 0) INTO n FROM rfm_purchases c;
+    SELECT coalesce(sum(c.customers), 0) INTO n FROM rfm_purchases c
+    WHERE ltv_rfm_key_matches(c.grain, c.country, c.segment, c.acquisition_source, f_country, f_segment, f_source);
     IF n = 0 THEN
         RETURN;
     END IF;
     WITH d AS MATERIALIZED (
         SELECT c.last_day AS v, sum(c.customers) OVER (ORDER BY c.last_day) AS cum FROM rfm_days c
+        WHERE ltv_rfm_key_matches(c.grain, c.country, c.segment, c.acquisition_source, f_country, f_segment, f_source)
     ), f AS MATERIALIZED (
         SELECT c.purchases AS v, sum(c.customers) OVER (ORDER BY c.purchases) AS cum FROM rfm_purchases c
+        WHERE ltv_rfm_key_matches(c.grain, c.country, c.segment, c.acquisition_source, f_country, f_segment, f_source)
     )
     SELECT array_agg((SELECT min(d.v) FROM d WHERE d.cum >= (j * n + 4) / 5) ORDER BY j),
            array_agg((SELECT min(f.v) FROM f WHERE f.cum >= (j * n + 4) / 5) ORDER BY j)
     INTO day_cut, frequency_cut
     FROM generate_series(1, 4) j;
     SELECT array_agg(-v ORDER BY v DESC) INTO monetary_neg_cut
-    FROM unnest(ltv_rfm_monetary_at(ARRAY[(n + 4) / 5, (2 * n + 4) / 5, (3 * n + 4) / 5, (4 * n + 4) / 5])) v;
+    FROM unnest(ltv_rfm_monetary_at(ARRAY[(n + 4) / 5, (2 * n + 4) / 5, (3 * n + 4) / 5, (4 * n + 4) / 5],
+                                    f_country, f_segment, f_source)) v;
 END
 $$;
 
@@ -163,11 +231,13 @@ CREATE OR REPLACE FUNCTION ltv_rfm_m(monetary numeric, monetary_neg_cut numeric[
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 5 - width_bucket(-monetary, monetary_neg_cut) $$;
 
--- ltv_rfm_scores for the default window when the profile answers as_of
--- (nothing otherwise): one pass over purchasers' profiles, scored against the
--- cuts. A plain scan of customer_summary, so a page by monetary comes off the
--- customer_summary_ltv index.
-CREATE OR REPLACE FUNCTION ltv_rfm_current(as_of date)
+-- ltv_rfm_scores for the default window (or one containing every
+-- transaction) and the attribute filters (null: none), when the RFM tables
+-- answer (ltv_rfm_tables_answer; nothing otherwise): one pass over the
+-- matching purchasers' profiles, scored against the cuts. A plain scan of
+-- customer_summary, so a page by monetary comes off the customer_summary_ltv
+-- index.
+CREATE OR REPLACE FUNCTION ltv_rfm_current(as_of date, f_country text, f_segment text, f_source text)
 RETURNS TABLE (customer_id text, country text, segment text, acquisition_source text,
                recency_days integer, frequency bigint, monetary numeric,
                r_score integer, f_score integer, m_score integer, rfm_score text,
@@ -181,12 +251,15 @@ AS $$
          as_of - ltv_utc_day(s.last_purchase_at), s.purchases, s.gross - s.refunded,
          x.r, x.f, x.m, x.r::text || x.f::text || x.m::text, ltv_rfm_segment(x.r, x.f),
          s.last_purchase_at
-  FROM ltv_rfm_cuts() k
+  FROM ltv_rfm_cuts(f_country, f_segment, f_source) k
   CROSS JOIN customer_summary s
   CROSS JOIN LATERAL (SELECT ltv_rfm_r(ltv_utc_day(s.last_purchase_at), k.day_cut) AS r,
                              ltv_rfm_f(s.purchases, k.frequency_cut) AS f,
                              ltv_rfm_m(s.gross - s.refunded, k.monetary_neg_cut) AS m) x
-  WHERE ltv_summary_answers(as_of) AND s.purchases > 0
+  WHERE ltv_rfm_tables_answer(as_of, f_country, f_segment, f_source) AND s.purchases > 0
+    AND (f_country IS NULL OR s.country = f_country)
+    AND (f_segment IS NULL OR s.segment = f_segment)
+    AND (f_source IS NULL OR s.acquisition_source = f_source)
 $$;
 
 -- Per segment, for the default window when the profile answers as_of
@@ -203,7 +276,7 @@ AS $$
   FROM (SELECT ltv_rfm_r(c.last_day, k.day_cut) AS r, ltv_rfm_f(c.purchases, k.frequency_cut) AS f,
                sum(c.customers) AS customers, sum(c.customers * (as_of - c.last_day)) AS recency_sum,
                sum(c.customers * c.purchases) AS frequency_sum, sum(c.monetary) AS monetary_sum
-        FROM ltv_rfm_cuts() k CROSS JOIN rfm_cube c
+        FROM ltv_rfm_cuts(NULL, NULL, NULL) k CROSS JOIN rfm_cube c
         WHERE ltv_summary_answers(as_of) AND c.customers <> 0
           AND (min_frequency IS NULL OR c.purchases >= min_frequency)
         GROUP BY 1, 2) g
@@ -253,39 +326,42 @@ AS $$
   FROM ranked
 $$;
 
--- A batch's profiles before and after -> rfm_cube, rfm_monetary and the two
--- marginals rfm_days and rfm_purchases (summed from the cube's own delta).
+-- A batch's profiles before and after -> rfm_cube, and rfm_monetary and the
+-- two marginals rfm_days and rfm_purchases at both grains (ltv_rfm_keys).
 -- Purchasers only; key order.
 CREATE OR REPLACE FUNCTION ltv_rfm_apply(old customer_summary[], new customer_summary[]) RETURNS void
 LANGUAGE sql
 AS $$
   WITH src AS MATERIALIZED (
-    SELECT 1 AS sign, n.last_purchase_at, n.purchases, n.gross - n.refunded AS net
-    FROM unnest(new) n WHERE n.purchases > 0
+    SELECT 1 AS sign, n AS s FROM unnest(new) n WHERE n.purchases > 0
     UNION ALL
-    SELECT -1, o.last_purchase_at, o.purchases, o.gross - o.refunded FROM unnest(old) o WHERE o.purchases > 0
-  ), delta AS MATERIALIZED (
-    SELECT ltv_utc_day(x.last_purchase_at) AS last_day, x.purchases,
-           sum(x.sign) AS customers, sum(x.sign * x.net) AS monetary
-    FROM src x
-    GROUP BY 1, 2
-    HAVING sum(x.sign) <> 0 OR sum(x.sign * x.net) <> 0
+    SELECT -1, o FROM unnest(old) o WHERE o.purchases > 0
+  ), keyed AS MATERIALIZED (
+    SELECT x.sign, ltv_utc_day((x.s).last_purchase_at) AS last_day, (x.s).purchases,
+           (x.s).gross - (x.s).refunded AS net, ltv_bucket((x.s).gross - (x.s).refunded) AS bucket, k.*
+    FROM src x, ltv_rfm_keys(x.s) k
   ), cube AS (
     INSERT INTO rfm_cube AS c
-    SELECT * FROM delta ORDER BY 1, 2
+    SELECT last_day, purchases, sum(sign), sum(sign * net) FROM keyed WHERE grain = 1
+    GROUP BY 1, 2 HAVING sum(sign) <> 0 OR sum(sign * net) <> 0 ORDER BY 1, 2
     ON CONFLICT (last_day, purchases) DO UPDATE SET
         customers = c.customers + EXCLUDED.customers, monetary = c.monetary + EXCLUDED.monetary
   ), days AS (
-    INSERT INTO rfm_days AS d
-    SELECT last_day, sum(customers) FROM delta GROUP BY 1 HAVING sum(customers) <> 0 ORDER BY 1
-    ON CONFLICT (last_day) DO UPDATE SET customers = d.customers + EXCLUDED.customers
+    INSERT INTO rfm_days AS d (last_day, customers, grain, country, segment, acquisition_source)
+    SELECT last_day, sum(sign), grain, country, segment, acquisition_source FROM keyed
+    GROUP BY 1, 3, 4, 5, 6 HAVING sum(sign) <> 0 ORDER BY 3, 4, 5, 6, 1
+    ON CONFLICT (grain, country, segment, acquisition_source, last_day)
+    DO UPDATE SET customers = d.customers + EXCLUDED.customers
   ), purchases AS (
-    INSERT INTO rfm_purchases AS p
-    SELECT purchases, sum(customers) FROM delta GROUP BY 1 HAVING sum(customers) <> 0 ORDER BY 1
-    ON CONFLICT (purchases) DO UPDATE SET customers = p.customers + EXCLUDED.customers
+    INSERT INTO rfm_purchases AS p (purchases, customers, grain, country, segment, acquisition_source)
+    SELECT purchases, sum(sign), grain, country, segment, acquisition_source FROM keyed
+    GROUP BY 1, 3, 4, 5, 6 HAVING sum(sign) <> 0 ORDER BY 3, 4, 5, 6, 1
+    ON CONFLICT (grain, country, segment, acquisition_source, purchases)
+    DO UPDATE SET customers = p.customers + EXCLUDED.customers
   )
-  INSERT INTO rfm_monetary AS m
-  SELECT ltv_bucket(x.net), sum(x.sign) FROM src x
-  GROUP BY 1 HAVING sum(x.sign) <> 0 ORDER BY 1
-  ON CONFLICT (bucket) DO UPDATE SET customers = m.customers + EXCLUDED.customers
+  INSERT INTO rfm_monetary AS m (bucket, customers, grain, country, segment, acquisition_source)
+  SELECT bucket, sum(sign), grain, country, segment, acquisition_source FROM keyed
+  GROUP BY 1, 3, 4, 5, 6 HAVING sum(sign) <> 0 ORDER BY 3, 4, 5, 6, 1
+  ON CONFLICT (grain, country, segment, acquisition_source, bucket)
+  DO UPDATE SET customers = m.customers + EXCLUDED.customers
 $$;

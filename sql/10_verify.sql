@@ -135,20 +135,24 @@ SELECT ltv_utc_day(last_purchase_at) AS last_day, purchases, count(*) AS custome
 FROM customer_summary WHERE purchases > 0
 GROUP BY 1, 2;
 
+-- The marginals at both grains (sql/07_rfm.sql, ltv_rfm_keys), in the
+-- tables' column order (migration 0003 appended the grain and attributes).
 CREATE VIEW ltv_expected_rfm_monetary AS
-SELECT ltv_bucket(gross - refunded) AS bucket, count(*) AS customers
-FROM customer_summary WHERE purchases > 0
-GROUP BY 1;
+SELECT ltv_bucket(s.gross - s.refunded) AS bucket, count(*) AS customers, k.grain, k.country, k.segment,
+       k.acquisition_source
+FROM customer_summary s, ltv_rfm_keys(s) k WHERE s.purchases > 0
+GROUP BY 1, 3, 4, 5, 6;
 
 CREATE VIEW ltv_expected_rfm_days AS
-SELECT ltv_utc_day(last_purchase_at) AS last_day, count(*) AS customers
-FROM customer_summary WHERE purchases > 0
-GROUP BY 1;
+SELECT ltv_utc_day(s.last_purchase_at) AS last_day, count(*) AS customers, k.grain, k.country, k.segment,
+       k.acquisition_source
+FROM customer_summary s, ltv_rfm_keys(s) k WHERE s.purchases > 0
+GROUP BY 1, 3, 4, 5, 6;
 
 CREATE VIEW ltv_expected_rfm_purchases AS
-SELECT purchases, count(*) AS customers
-FROM customer_summary WHERE purchases > 0
-GROUP BY 1;
+SELECT s.purchases, count(*) AS customers, k.grain, k.country, k.segment, k.acquisition_source
+FROM customer_summary s, ltv_rfm_keys(s) k WHERE s.purchases > 0
+GROUP BY 1, 3, 4, 5, 6;
 
 CREATE VIEW ltv_expected_factor_cube AS
 SELECT f.factor, f.value, count(*) AS customers, sum(s.gross - s.refunded) AS ltv,

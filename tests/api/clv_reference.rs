@@ -1555,6 +1555,22 @@ async fn agree_with_reference_queries(app: &TestApp, data: &Data) {
             limit: Some(10000),
             ..at(LATE)
         },
+        // Windows that contain every transaction ("all time" on a date
+        // picker): answered from the RFM marginals, as the default window is.
+        P {
+            start_date: s("2000-01-01 00:00:00"),
+            country: s("US"),
+            limit: Some(10000),
+            ..at(LATE)
+        },
+        P {
+            start_date: s("2000-01-01 00:00:00"),
+            end_date: s("2030-12-31 23:59:59"),
+            min_frequency: Some(2),
+            segment: s("premium"),
+            acquisition_source: s("referral"),
+            ..P::default()
+        },
         P {
             min_monetary: Some(750.0),
             limit: Some(20),

@@ -237,7 +237,8 @@ async fn rfm_from_the_cuts_equals_rfm_from_ranking_every_customer() {
     let app = TestApp::spawn_with(&[("LTV_CACHE__ENABLED", "false")]).await;
     let mut rng = ChaCha8Rng::seed_from_u64(17);
     let n = 300;
-    // The general path over the same population: a window holding all time.
+    // A window holding all time: the summary takes its general path for any
+    // window; segmentation recognises it and reads the cuts.
     let everyone = "start_date=1900-01-01%2000:00:00";
     let mut next_tx = 0;
     for round in 0..3 {
@@ -277,6 +278,40 @@ async fn rfm_from_the_cuts_equals_rfm_from_ranking_every_customer() {
             );
             assert!(fast.as_array().is_some_and(|rows| !rows.is_empty()));
         }
+        // Scores from the cuts (with and without attribute filters) against
+        // ranking every customer of the population (ltv_rfm_scores).
+        for (query, filters) in [
+            ("limit=10000", "NULL, NULL, NULL"),
+            ("country=US&limit=10000", "'US', NULL, NULL"),
+            ("country=DE&segment=vip&limit=10000", "'DE', 'vip', NULL"),
+            ("acquisition_source=ads&limit=10000", "NULL, NULL, 'ads'"),
+            (
+                &format!("segment=basic&limit=10000&{everyone}"),
+                "NULL, 'basic', NULL",
+            ),
+        ] {
+            let fast = data(&app, "customer_segmentation", query).await;
+            let mut got: Vec<(String, i64, i64, i64)> = fast
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    let score = |k: &str| r[k].as_i64().unwrap();
+                    let id = r["customer_id"].as_str().unwrap().to_string();
+                    (id, score("r_score"), score("f_score"), score("m_score"))
+                })
+                .collect();
+            got.sort();
+            let ranked: Vec<(String, i64, i64, i64)> = sqlx::query_as(&format!(
+                "SELECT customer_id, r_score::int8, f_score::int8, m_score::int8 \
+                 FROM ltv_rfm_scores(ltv_today(), NULL, NULL, {filters}) ORDER BY customer_id"
+            ))
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+            assert!(!got.is_empty(), "{query}");
+            assert_eq!(got, ranked, "customer_segmentation?{query}, round {round}");
+        }
         for query in [
             "",
             "min_frequency=2",
@@ -312,6 +347,7 @@ async fn rfm_from_the_cuts_equals_rfm_from_ranking_every_customer() {
     }
     // And the default calls really read the RFM tables: skew them and the
     // answers move.
+    let unskewed = data(&app, "customer_segmentation", "limit=10000").await;
     sqlx::query("UPDATE rfm_cube SET customers = customers + 50 WHERE purchases = 1")
         .execute(&app.pool)
         .await
@@ -324,24 +360,19 @@ async fn rfm_from_the_cuts_equals_rfm_from_ranking_every_customer() {
         .await
         .unwrap();
     let skewed = data(&app, "customer_segmentation", "limit=10000").await;
-    let general = data(
-        &app,
-        "customer_segmentation",
-        &format!("limit=10000&{everyone}"),
-    )
-    .await;
-    assert_ne!(skewed, general, "segmentation did not read the cuts");
+    assert_ne!(skewed, unskewed, "segmentation did not read the cuts");
     // The recency and frequency cuts come from the marginals.
     for skew in [
         "UPDATE rfm_monetary SET customers = customers - 50 WHERE bucket = (SELECT min(bucket) FROM rfm_monetary WHERE customers > 0)",
         // Everybody with 2 purchases counted with 1 instead (n unchanged).
         "UPDATE rfm_purchases p SET customers = p.customers + CASE p.purchases WHEN 1 THEN t.n ELSE -t.n END
-         FROM (SELECT customers AS n FROM rfm_purchases WHERE purchases = 2) t WHERE p.purchases IN (1, 2)",
+         FROM (SELECT customers AS n FROM rfm_purchases WHERE purchases = 2 AND grain = 1) t
+         WHERE p.purchases IN (1, 2) AND p.grain = 1",
     ] {
         sqlx::query(skew).execute(&app.pool).await.unwrap();
     }
     let skewed = data(&app, "customer_segmentation", "limit=10000").await;
-    assert_ne!(skewed, general, "segmentation did not read rfm_purchases");
+    assert_ne!(skewed, unskewed, "segmentation did not read rfm_purchases");
 }
 
 fn factor_customer(rng: &mut ChaCha8Rng, id: usize) -> String {
