@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::Connection as _;
 use sqlx::{ConnectOptions, PgPool};
 
 use crate::config::Config;
@@ -161,7 +162,19 @@ async fn create_database_if_missing(cluster: &EmbeddedCluster, name: &str) -> an
 /// Applies every pending migration, then the SQL components that changed.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     refuse_pre_baseline_schema(pool).await?;
-    MIGRATOR.run(pool).await.context("migrations failed")?;
+    // A migration that moves data (0003, 0004 fill group tables from every
+    // profile) takes longer than database.statement_timeout_ms at a million
+    // customers: migrations run on a connection of their own without it,
+    // which is closed afterwards rather than returned to the pool.
+    let mut conn = pool.acquire().await?;
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut *conn)
+        .await?;
+    MIGRATOR
+        .run(&mut *conn)
+        .await
+        .context("migrations failed")?;
+    conn.detach().close().await?;
     components::apply(pool).await
 }
 
