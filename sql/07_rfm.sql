@@ -55,6 +55,18 @@ AS $$
                    AND (f_source IS NULL OR acquisition_source = nullif(f_source, '')) END
 $$;
 
+-- True when a profile passes the attribute filters (null: no filter).
+-- Inlined into the calling query, so an attribute filter stays a plain
+-- comparison on the column.
+CREATE OR REPLACE FUNCTION ltv_profile_matches(s customer_summary, f_country text, f_segment text,
+                                               f_source text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT (f_country IS NULL OR s.country = f_country)
+     AND (f_segment IS NULL OR s.segment = f_segment)
+     AND (f_source IS NULL OR s.acquisition_source = f_source)
+$$;
+
 -- True when the RFM tables answer the default window with these attribute
 -- filters: the profile answers as_of and, with a filter, nobody registered
 -- after it either (the marginals key customers by their stored attributes).
@@ -129,9 +141,10 @@ $$;
 
 -- The monetary values at the given ranks (1-based, ascending, each at most
 -- the number of purchasers). One pass over rfm_monetary finds each rank's
--- bucket; one index range scan of that bucket finds the value. A bucket
--- above 0 holds purchasers only (a positive net needs a purchase), so only
--- the others need the purchases test.
+-- bucket; one index range scan of that bucket finds the value, among the
+-- profiles that pass the attribute filters. A bucket above 0 holds
+-- purchasers only (a positive net needs a purchase), so only the others need
+-- the purchases test.
 CREATE OR REPLACE FUNCTION ltv_rfm_monetary_at(ranks bigint[], f_country text, f_segment text, f_source text)
 RETURNS numeric[]
 LANGUAGE plpgsql STABLE
@@ -158,22 +171,11 @@ BEGIN
     LOOP
         IF r.bucket = 0 THEN
             v := 0;  -- bucket 0 holds exactly the zeros
-        ELSIF r.bucket > 0 THEN
-            SELECT s.gross - s.refunded INTO v
-            FROM customer_summary s
-            WHERE ltv_bucket(s.gross - s.refunded) = r.bucket
-              AND (f_country IS NULL OR s.country = f_country)
-              AND (f_segment IS NULL OR s.segment = f_segment)
-              AND (f_source IS NULL OR s.acquisition_source = f_source)
-            ORDER BY s.gross - s.refunded
-            OFFSET r.k - r.before - 1 LIMIT 1;
         ELSE
             SELECT s.gross - s.refunded INTO v
             FROM customer_summary s
-            WHERE ltv_bucket(s.gross - s.refunded) = r.bucket AND s.purchases > 0
-              AND (f_country IS NULL OR s.country = f_country)
-              AND (f_segment IS NULL OR s.segment = f_segment)
-              AND (f_source IS NULL OR s.acquisition_source = f_source)
+            WHERE ltv_bucket(s.gross - s.refunded) = r.bucket AND (r.bucket > 0 OR s.purchases > 0)
+              AND ltv_profile_matches(s, f_country, f_segment, f_source)
             ORDER BY s.gross - s.refunded
             OFFSET r.k - r.before - 1 LIMIT 1;
         END IF;
@@ -257,9 +259,7 @@ AS $$
                              ltv_rfm_f(s.purchases, k.frequency_cut) AS f,
                              ltv_rfm_m(s.gross - s.refunded, k.monetary_neg_cut) AS m) x
   WHERE ltv_rfm_tables_answer(as_of, f_country, f_segment, f_source) AND s.purchases > 0
-    AND (f_country IS NULL OR s.country = f_country)
-    AND (f_segment IS NULL OR s.segment = f_segment)
-    AND (f_source IS NULL OR s.acquisition_source = f_source)
+    AND ltv_profile_matches(s, f_country, f_segment, f_source)
 $$;
 
 -- Per segment, for the default window when the profile answers as_of

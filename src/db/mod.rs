@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::Connection as _;
 use sqlx::{ConnectOptions, PgPool};
 
 use crate::config::Config;
@@ -91,12 +90,11 @@ impl Database {
     }
 }
 
-/// A lazily connecting pool with the statement timeout (and read-only sessions).
+/// A lazily connecting pool; read-only sessions also get the statement timeout.
 fn build_pool(config: &Config, options: PgConnectOptions, read_only: bool) -> PgPool {
     let db = &config.database;
     // UTC sessions: dates and periods are computed in UTC whatever the server's TimeZone.
     let mut settings = vec![
-        ("statement_timeout", db.statement_timeout_ms.to_string()),
         ("TimeZone", "UTC".to_string()),
         ("work_mem", db.work_mem.clone()),
         // JIT compiles any plan whose estimated cost is high, and a pipe's plan
@@ -104,7 +102,16 @@ fn build_pool(config: &Config, options: PgConnectOptions, read_only: bool) -> Pg
         // customers, customer_ltv spent 920 ms compiling a 5 ms query.
         ("jit", "off".to_string()),
     ];
+    // Only pipe queries (the read-only sessions) are cut off by
+    // database.statement_timeout_ms. A write grows with its batch and with the
+    // data stored (a 10,000-row NDJSON batch at a million customers takes
+    // longer than the 10 s default, and cutting it off would fail every retry
+    // the same way), a migration that moves data longer still: those are
+    // bounded by the HTTP timeouts (a request cut off rolls its transaction
+    // back), forecast.fit_timeout_secs, or run to the end (migrations, the
+    // rollups commands).
     if read_only {
+        settings.push(("statement_timeout", db.statement_timeout_ms.to_string()));
         settings.push(("default_transaction_read_only", "on".to_string()));
     }
     let options = options
@@ -162,19 +169,7 @@ async fn create_database_if_missing(cluster: &EmbeddedCluster, name: &str) -> an
 /// Applies every pending migration, then the SQL components that changed.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     refuse_pre_baseline_schema(pool).await?;
-    // A migration that moves data (0003, 0004 fill group tables from every
-    // profile) takes longer than database.statement_timeout_ms at a million
-    // customers: migrations run on a connection of their own without it,
-    // which is closed afterwards rather than returned to the pool.
-    let mut conn = pool.acquire().await?;
-    sqlx::query("SET statement_timeout = 0")
-        .execute(&mut *conn)
-        .await?;
-    MIGRATOR
-        .run(&mut *conn)
-        .await
-        .context("migrations failed")?;
-    conn.detach().close().await?;
+    MIGRATOR.run(pool).await.context("migrations failed")?;
     components::apply(pool).await
 }
 

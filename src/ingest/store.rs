@@ -46,15 +46,6 @@ async fn write_once(
     rejected: &[Rejected],
 ) -> Result<Bumped, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    // database.statement_timeout_ms bounds the queries of pipes. A batch's
-    // write grows with its size and the data stored (a 10,000-row NDJSON
-    // batch at a million customers takes longer than the 10 s default), and
-    // cutting it off would fail every retry the same way; the HTTP request
-    // timeout (http.request_timeout_secs) bounds it instead, and a request
-    // cut off by it rolls the whole transaction back.
-    sqlx::query("SET LOCAL statement_timeout = 0")
-        .execute(&mut *tx)
-        .await?;
     let changed = write_chunk(&mut tx, ds, rows, rejected, Mode::Derived).await?;
     let bumped = bump(&mut tx, ds, changed, rejected.len()).await?;
     tx.commit().await?;
