@@ -1,8 +1,12 @@
 //! Randomized cross-check of the CLV pipes: a seeded generator sends a few hundred
 //! customers and a few thousand transactions and interactions through the Events API,
 //! then every CLV pipe, for many parameter combinations, must answer exactly what a
-//! plain reference query over the raw tables answers. The reference queries are
-//! written from `docs/METRICS.md` only (not from the pipe files).
+//! plain reference query over the raw tables answers: hand-picked cases, then
+//! random parameter combinations on every pipe (past `as_of`, windows of any
+//! precision, attribute values the data has and has not). The reference
+//! queries are written from `docs/METRICS.md` only (not from the pipe files).
+//! `LTV_TEST_SEED=<n>` draws other data and other parameters; a failure
+//! prints the seed that replays it.
 //! Rounding is the contract's: `round(numeric, n)` from the exact value, 2 decimals for
 //! money and averages of money, 4 for the other non-counts; medians are the mean of the
 //! two middle values (computed exactly here).
@@ -10,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use chrono::{Duration, NaiveDateTime, Utc};
+use chrono::{Datelike, Duration, NaiveDateTime, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
@@ -124,7 +128,7 @@ struct Data {
 }
 
 fn generate() -> Data {
-    let mut rng = StdRng::seed_from_u64(SEED);
+    let mut rng = StdRng::seed_from_u64(random_seed());
     let start = dt("2022-01-01 00:00:00");
     let reg_end = dt("2024-10-31 23:59:59");
     let end = dt("2024-12-31 23:59:59");
@@ -894,7 +898,7 @@ s AS (
     sum(refunded) AS refunded, sum(orders) AS orders, {med} AS med
   FROM c)
 SELECT s.n AS customers, s.paying AS paying_customers, s.active AS active_customers,
-  round(s.net, 2) AS total_revenue,
+  round(coalesce(s.net, 0), 2) AS total_revenue,
   round(s.net / nullif(s.n, 0), 2) AS avg_ltv,
   round(s.med, 2) AS median_ltv,
   round(s.orders::numeric / nullif(s.n, 0), 4) AS avg_orders,
@@ -1156,6 +1160,152 @@ fn at(as_of: &str) -> P {
         as_of: s(as_of),
         ..P::default()
     }
+}
+
+// ---------------------------------------------------------------- random parameters
+
+const RANDOM_CASES_PER_PIPE: usize = 30;
+const RANDOM_PIPES: &[&str] = &[
+    "customer_ltv",
+    "ltv_by_cohort",
+    "customer_retention_analysis",
+    "customer_segmentation",
+    "customer_segmentation_summary",
+    "ltv_influencing_factors",
+    "ltv_overview",
+];
+const RFM_SEGMENTS: &[&str] = &[
+    "Champions",
+    "Loyal Customers",
+    "Potential Loyalist",
+    "New Customers",
+    "Promising",
+    "Need Attention",
+    "About To Sleep",
+    "Can't Lose Them",
+    "At Risk",
+    "Hibernating",
+];
+
+fn random_seed() -> u64 {
+    std::env::var("LTV_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SEED)
+}
+
+fn maybe<T>(rng: &mut StdRng, p: f64, f: impl FnOnce(&mut StdRng) -> T) -> Option<T> {
+    if rng.random_bool(p) {
+        Some(f(rng))
+    } else {
+        None
+    }
+}
+
+/// A value the data has, or one it has not.
+fn attribute(rng: &mut StdRng, values: &[&str]) -> String {
+    if rng.random_bool(0.1) {
+        "ZZ".into()
+    } else {
+        pick(rng, values).into()
+    }
+}
+
+/// A point in time spelled as dashboards send it: a date, or a date and time.
+fn random_time(rng: &mut StdRng) -> NaiveDateTime {
+    rand_between(rng, dt("2021-10-01 00:00:00"), dt("2025-03-01 00:00:00"))
+}
+
+fn spell_bound(rng: &mut StdRng, t: NaiveDateTime, end: bool) -> String {
+    match rng.random_range(0..3) {
+        0 => t.format("%Y-%m-%d").to_string(),
+        1 if end => t.format("%Y-%m-%d 23:59:59").to_string(),
+        _ => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+    }
+}
+
+/// None (today), after every event, a month end, or any day (mid-month).
+fn random_as_of(rng: &mut StdRng) -> Option<String> {
+    match rng.random_range(0..5) {
+        0 => None,
+        1 => s(LATE),
+        2 => {
+            let first_of_next =
+                random_time(rng).date().with_day(1).unwrap() + chrono::Months::new(1);
+            Some(
+                (first_of_next - Duration::days(1))
+                    .format("%Y-%m-%d")
+                    .to_string(),
+            )
+        }
+        _ => Some(random_time(rng).format("%Y-%m-%d").to_string()),
+    }
+}
+
+fn random_params(rng: &mut StdRng, pipe: &str, data: &Data) -> P {
+    let mut p = P {
+        as_of: random_as_of(rng),
+        country: maybe(rng, 0.35, |r| attribute(r, COUNTRIES)),
+        segment: maybe(rng, 0.3, |r| attribute(r, SEGMENTS)),
+        acquisition_source: maybe(rng, 0.3, |r| attribute(r, SOURCES)),
+        ..P::default()
+    };
+    if pipe != "ltv_overview" && rng.random_bool(0.5) {
+        let (a, b) = (random_time(rng), random_time(rng));
+        let (a, b) = (a.min(b), a.max(b));
+        p.start_date = maybe(rng, 0.8, |r| spell_bound(r, a, false));
+        p.end_date = maybe(rng, 0.6, |r| spell_bound(r, b, true));
+    }
+    match pipe {
+        "customer_ltv" => {
+            p.is_active = maybe(rng, 0.3, |r| r.random_range(0..=1));
+            p.min_ltv = maybe(rng, 0.3, |r| f64::from(r.random_range(0..150_000)) / 100.0);
+            p.margin = maybe(rng, 0.3, |r| f64::from(r.random_range(1..=100)) / 100.0);
+            p.order_by = maybe(rng, 0.7, |r| pick(r, LTV_ORDER).to_string());
+            p.order_dir = maybe(rng, 0.5, |r| pick(r, &["asc", "desc"]).to_string());
+            p.limit = Some(*[10, 100, 10_000].get(rng.random_range(0..3)).unwrap());
+            p.offset = maybe(rng, 0.4, |r| r.random_range(0..200));
+            p.customer_id = maybe(rng, 0.1, |r| {
+                pick(
+                    r,
+                    &data
+                        .known_ids
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>(),
+                )
+                .to_string()
+            });
+        }
+        "ltv_by_cohort" | "customer_retention_analysis" => {
+            p.cohort_period = maybe(rng, 0.6, |r| {
+                pick(r, &["month", "quarter", "year"]).to_string()
+            });
+            p.cohort_basis = maybe(rng, 0.4, |r| {
+                pick(r, &["registration", "first_purchase"]).to_string()
+            });
+            if pipe == "customer_retention_analysis" {
+                p.max_periods = maybe(rng, 0.4, |r| r.random_range(1..=48));
+            }
+        }
+        "customer_segmentation" | "customer_segmentation_summary" => {
+            p.min_frequency = maybe(rng, 0.4, |r| r.random_range(1..=6));
+            p.min_monetary = maybe(rng, 0.4, |r| f64::from(r.random_range(0..100_000)) / 100.0);
+            p.segment_filter = maybe(rng, 0.3, |r| pick(r, RFM_SEGMENTS).to_string());
+            if pipe == "customer_segmentation" {
+                p.limit = Some(10_000);
+            }
+        }
+        "ltv_influencing_factors" => {
+            p.min_customers = Some(rng.random_range(1..=20));
+            p.factor = maybe(rng, 0.3, |r| {
+                let all: Vec<&str> = FACTORS.iter().copied().chain(["correlation"]).collect();
+                pick(r, &all).to_string()
+            });
+        }
+        _ => {}
+    }
+    p
 }
 
 // ---------------------------------------------------------------- the test
@@ -1698,6 +1848,19 @@ async fn agree_with_reference_queries(app: &TestApp, data: &Data) {
         check(app, &mut r, "ltv_overview", p).await;
     }
 
+    // Random parameter combinations: every pipe, every parameter it takes,
+    // values drawn from the data and beyond it (a country nobody has, windows
+    // of any precision, past as_of on month ends and mid-month days).
+    // LTV_TEST_SEED=<n> replays another draw.
+    let seed = random_seed();
+    let mut rng = StdRng::seed_from_u64(seed);
+    for _ in 0..RANDOM_CASES_PER_PIPE {
+        for pipe in RANDOM_PIPES {
+            let p = random_params(&mut rng, pipe, data);
+            check(app, &mut r, pipe, p).await;
+        }
+    }
+
     // The report.
     let mut out = String::from("\nCLV pipes vs reference queries\n");
     for (pipe, (n, failed)) in &r.per_pipe {
@@ -1720,6 +1883,7 @@ async fn agree_with_reference_queries(app: &TestApp, data: &Data) {
     for f in &r.failures {
         write!(out, "\n  {f}").unwrap();
     }
+    writeln!(out, "  random cases drawn with LTV_TEST_SEED={seed}").unwrap();
     eprintln!("{out}");
     assert!(r.failures.is_empty(), "{out}");
 }
