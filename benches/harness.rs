@@ -1,25 +1,32 @@
-//! The benchmark harness of issue 8, one command:
+//! The benchmark harness, one command:
 //!
 //!     cargo bench --bench harness -- --customers 1000000
 //!
 //! Loads N demo customers through the bulk path (`ltv-pipes demo`'s code) into a
-//! fresh embedded PostgreSQL (durable settings), then, in the same run:
+//! fresh embedded PostgreSQL (durable settings), or, with `--data DIR`, the
+//! files `customers.csv`, `transactions.csv` and `interactions.csv` of DIR
+//! (header rows, the datasources' column names) through the bulk endpoint.
+//! Then, in the same run:
 //! - each pipe's default call and its filtered calls (the Tinybird LTV API's six
 //!   example calls among them) over HTTP with the
 //!   answer cache off (every call recomputed): p50/p95/p99, and requests/s with
 //!   1 and 32 concurrent clients for the default call;
-//! - the same questions as plain SQL over the raw tables (indexed);
+//! - the same question for every call as plain SQL over the raw tables
+//!   (benches/common/questions.rs), in PostgreSQL (the same tables and indexes)
+//!   and in DuckDB in memory (the stored raw rows exported to CSV, driven by
+//!   benches/duckdb_baseline.py; `pip install duckdb`), side by side;
 //! - the Events API (single-row p50/p99, 10,000-line NDJSON rows/s) and the bulk
 //!   endpoint (rows/s), each against plain `COPY` of the same rows into an
-//!   unindexed table;
+//!   unindexed table and into one with the same indexes;
 //! - freshness: a new transaction's 2xx to its appearance in customer_ltv.
 //!
-//! Prints one markdown table with ratios and writes it as JSON (`--json PATH`,
+//! Prints markdown tables with ratios and writes them as JSON (`--json PATH`,
 //! default target/bench-harness.json). `BENCH_DATABASE_URL=postgres://…` runs
 //! against an already loaded database instead (no load; for tuning);
 //! `BENCH_DATA_DIR=/path` keeps the embedded cluster there, and a later run
 //! with the same directory skips the load;
-//! `--only pipe,pipe` and `--skip-ingest` narrow a run.
+//! `--only pipe,pipe`, `--skip-ingest`, `--raw-runs 0` (no PostgreSQL
+//! baseline) and `--duckdb-runs 0` (no DuckDB baseline) narrow a run.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -27,81 +34,85 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 mod common;
-use common::baselines::{baselines, ltv_day_end_today};
+use common::questions::question;
 use common::{arg, percentile_ms, Server, TOKEN};
 
 /// (pipe, filtered calls). The default call is the pipe without parameters.
 /// The Tinybird LTV API's six example calls are here verbatim (marked
 /// "example"), and the registration windows dashboards send: one that covers
-/// every registration and one cut through months at both ends.
+/// every registration and one cut through months at both ends. `{country}`,
+/// `{segment}`, `{source}` and `{customer}` are the data's most common values
+/// and one stored customer id (`fill`), so the calls mean the same on any data.
 const CALLS: &[(&str, &[&str])] = &[
     (
         "customer_ltv",
         &[
-            "country=US",
-            "segment=vip&min_ltv=500",
-            "customer_id=cust_0000042",
+            "segment={segment}&min_ltv=500",
+            "min_ltv=500",
+            "customer_id={customer}",
             // example
             "start_date=2020-01-01%2000:00:00&country=US&is_active=1",
-            "segment=vip&acquisition_source=email&country=JP",
+            "start_date={reg_from}&end_date={reg_to}",
             "order_by=total_orders&offset=5000",
+            "order_by=gross_revenue",
+            "order_by=avg_order_value",
+            "order_by=refunded_amount",
+            "order_by=first_purchase_date",
+            "order_by=last_purchase_date&order_dir=asc",
+            "order_by=tenure_days",
+            "order_by=days_since_last_purchase",
+            "order_by=registration_date",
+            "order_by=customer_id&order_dir=asc",
         ],
     ),
     (
         "ltv_by_cohort",
         &[
             "cohort_period=quarter",
-            "country=DE",
+            "cohort_period=year",
             "cohort_basis=first_purchase",
             // example
             "start_date=2020-01-01%2000:00:00&country=US&segment=premium",
-            "start_date=2025-03-17%2008:00:00&end_date=2025-11-02%2023:59:59",
+            "start_date={reg_from}&end_date={reg_to}",
         ],
     ),
     (
         "customer_retention_analysis",
         &[
             "max_periods=12",
-            "country=US",
             "cohort_period=quarter",
+            "cohort_period=year",
+            "cohort_basis=first_purchase",
             // example
             "start_date=2020-01-01%2000:00:00&country=US&segment=premium",
-            "start_date=2025-03-17%2008:00:00&end_date=2025-11-02%2023:59:59",
+            "start_date={reg_from}&end_date={reg_to}",
         ],
     ),
     (
         "customer_segmentation",
         &[
-            "country=US",
-            "segment=vip",
-            "start_date=2025-01-01%2000:00:00",
+            // An RFM window that cuts through the data.
+            "start_date={tx_from}",
             // example
             "start_date=2020-01-01%2000:00:00&country=US&min_frequency=2&min_monetary=100&segment_filter=Champions&limit=100",
+            "segment_filter=At%20Risk&min_frequency=2&min_monetary=100",
+            "segment_filter=Hibernating&min_frequency=2&min_monetary=100",
         ],
     ),
-    (
-        "customer_segmentation_summary",
-        &["country=US", "segment=vip", "acquisition_source=email"],
-    ),
+    ("customer_segmentation_summary", &["start_date={tx_from}"]),
     (
         "ltv_influencing_factors",
         &[
-            "country=US",
-            "segment=vip",
-            "acquisition_source=email",
             // example
             "segment=premium&country=US&min_customers=10",
+            "start_date={reg_from}&end_date={reg_to}",
         ],
     ),
-    (
-        "ltv_overview",
-        &["country=US", "segment=vip", "acquisition_source=email"],
-    ),
+    ("ltv_overview", &[]),
     // Last: its first call fits the model (not timed; the warm-up call).
     (
         "ltv_forecast",
         &[
-            "country=US",
             "min_p_alive=0.5",
             "horizon_months=24",
             // example
@@ -109,6 +120,88 @@ const CALLS: &[(&str, &[&str])] = &[
         ],
     ),
 ];
+
+/// Calls every pipe gets after its own: each attribute filter alone and the
+/// three together, and a past `as_of` on a month end and mid-month.
+const EVERY_PIPE: &[&str] = &[
+    "country={country}",
+    "segment={segment}",
+    "acquisition_source={source}",
+    "country={country}&segment={segment}&acquisition_source={source}",
+    "as_of={month_end}",
+    "as_of={mid_month}",
+];
+
+/// The placeholders of the calls, from the data: the most common country,
+/// segment and source, a stored customer, a registration window cut through
+/// months at both ends, a transaction window start cut through the data, a
+/// month end three months and a mid-month day eight months before the newest
+/// transaction.
+async fn placeholders(pool: &sqlx::PgPool) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let common = |col: &str| {
+        format!(
+            "(SELECT {col} FROM customers WHERE {col} IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1)"
+        )
+    };
+    let sql = format!(
+        "WITH r AS (SELECT min(registration_date) AT TIME ZONE 'UTC' AS lo,
+                           max(registration_date) AT TIME ZONE 'UTC' AS hi FROM customers),
+              t AS (SELECT min(transaction_date) AT TIME ZONE 'UTC' AS lo,
+                           max(transaction_date) AT TIME ZONE 'UTC' AS hi FROM transactions)
+         SELECT coalesce({country}, 'US'), coalesce({segment}, 'premium'), coalesce({source}, 'email'),
+                coalesce((SELECT min(customer_id) FROM customers), 'nobody'),
+                to_char(date_trunc('month', r.lo + (r.hi - r.lo) * 0.45) + interval '16 days 8 hours', 'YYYY-MM-DD HH24:MI:SS'),
+                to_char(date_trunc('month', r.lo + (r.hi - r.lo) * 0.7) + interval '1 day 23:59:59', 'YYYY-MM-DD HH24:MI:SS'),
+                to_char(date_trunc('month', t.lo + (t.hi - t.lo) * 0.6), 'YYYY-MM-DD HH24:MI:SS'),
+                to_char(date_trunc('month', t.hi) - interval '2 months' - interval '1 day', 'YYYY-MM-DD'),
+                to_char(date_trunc('month', t.hi) - interval '8 months' + interval '14 days', 'YYYY-MM-DD')
+         FROM r, t",
+        country = common("country"),
+        segment = common("segment"),
+        source = common("acquisition_source"),
+    );
+    use sqlx::Row as _;
+    let row = sqlx::query(&sql).fetch_one(pool).await?;
+    let text = |i: usize| -> anyhow::Result<String> {
+        row.try_get::<Option<String>, _>(i)?
+            .ok_or_else(|| anyhow::anyhow!("no data to benchmark"))
+    };
+    let names = [
+        "country",
+        "segment",
+        "source",
+        "customer",
+        "reg_from",
+        "reg_to",
+        "tx_from",
+        "month_end",
+        "mid_month",
+    ];
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Ok((*name, text(i)?)))
+        .collect()
+}
+
+/// A call with its placeholders replaced (percent-encoded).
+fn fill(call: &str, values: &[(&str, String)]) -> String {
+    let mut out = call.to_string();
+    for (k, v) in values {
+        let enc: String = v
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~:".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        out = out.replace(&format!("{{{k}}}"), &enc);
+    }
+    out
+}
 
 struct Timing {
     p50: f64,
@@ -162,6 +255,8 @@ async fn main() -> anyhow::Result<()> {
     let runs = arg("--runs", 9);
     let raw_runs = arg("--raw-runs", 3);
     let seed = arg("--seed", 42) as u64;
+    let duckdb_runs = arg("--duckdb-runs", 3);
+    let data_dir = std::env::args().skip_while(|a| a != "--data").nth(1);
     let json_path = std::env::args()
         .skip_while(|a| a != "--json")
         .nth(1)
@@ -194,8 +289,10 @@ async fn main() -> anyhow::Result<()> {
     report["counts"] = counts(&server.pool).await?;
     // A kept cluster (BENCH_DATA_DIR) that already holds data is not reloaded.
     if reuse.is_none() && report["counts"]["customers"] == 0 {
-        let load = load_demo(&server, customers, seed).await?;
-        report["load"] = load;
+        report["load"] = match &data_dir {
+            Some(dir) => load_files(&server, &client, dir).await?,
+            None => load_demo(&server, customers, seed).await?,
+        };
         report["counts"] = counts(&server.pool).await?;
     }
     println!("data: {}", report["counts"]);
@@ -212,67 +309,40 @@ async fn main() -> anyhow::Result<()> {
     // New data just arrived: every pipe answer below is recomputed.
     report["freshness_ms"] = json!(freshness(&server, &client).await?);
 
-    let mut rows = Vec::new();
-    let baseline: std::collections::HashMap<_, _> = baselines().into_iter().collect();
-    for (pipe, filtered) in CALLS {
+    let values = placeholders(&server.pool).await?;
+    println!("placeholders: {values:?}");
+    let mut results = Vec::new();
+    for (pipe, own) in CALLS {
         if only.as_ref().is_some_and(|o| !o.iter().any(|p| p == pipe)) {
             continue;
         }
         let base_url = format!("{}/v0/pipes/{pipe}.json", server.base);
-        let mut calls = vec![(String::from("default"), base_url.clone())];
-        calls.extend(
-            filtered
-                .iter()
-                .map(|q| (q.to_string(), format!("{base_url}?{q}"))),
-        );
-        let raw = match baseline.get(pipe) {
-            Some(sql) => Some(time_sql(&server.pool, sql, raw_runs).await?),
-            None => None,
-        };
-        for (i, (label, url)) in calls.iter().enumerate() {
-            // A call that fails (a statement timeout answers 408) is reported
-            // as such, and the run goes on.
-            let warm = match get_ms(&client, url).await {
-                Ok(warm) => warm,
-                Err(e) => {
-                    println!("| {pipe} | {label} | failed: {e} | | | | | | |");
-                    rows.push(json!({"pipe": pipe, "call": label, "error": e.to_string()}));
-                    continue;
-                }
-            };
-            // Slow calls get fewer runs, so a run at 1M customers ends in minutes.
-            let n = if warm > Duration::from_secs(1) {
-                runs.min(3)
+        let mut calls = vec![String::from("default")];
+        calls.extend(own.iter().chain(EVERY_PIPE).map(|q| fill(q, &values)));
+        for (i, label) in calls.iter().enumerate() {
+            let url = if label == "default" {
+                base_url.clone()
             } else {
-                runs
+                format!("{base_url}?{label}")
             };
-            let mut samples = Vec::new();
-            for _ in 0..n {
-                samples.push(get_ms(&client, url).await?);
+            let mut r = CallResult::new(pipe, label);
+            match time_pipe(&client, &url, runs, i == 0).await {
+                Ok(t) => r.pipe = Some(t),
+                Err(e) => r.pipe_error = Some(e.to_string()),
             }
-            let t = timing(samples);
-            // Requests/s only where it means something: 32 clients of a
-            // multi-second query on 2 cores would just queue for minutes.
-            let (rps1, rps32) = if i == 0 && t.p50 < 500.0 {
-                let budget = (t.p50 * 20.0 / 1000.0).clamp(2.0, 10.0);
-                (
-                    Some(throughput(url, 1, budget).await?),
-                    Some(throughput(url, 32, budget).await?),
-                )
-            } else {
-                (None, None)
-            };
-            let raw = (i == 0).then_some(raw.as_ref()).flatten();
-            print_row(pipe, label, &t, rps1, rps32, raw);
-            rows.push(json!({
-                "pipe": pipe, "call": label, "p50_ms": t.p50, "p95_ms": t.p95, "p99_ms": t.p99,
-                "rps_1": rps1, "rps_32": rps32,
-                "plain_sql_p50_ms": raw.map(|r| r.p50),
-                "speedup": raw.map(|r| r.p50 / t.p50),
-            }));
+            if raw_runs > 0 {
+                let sql = question(pipe, label).expect("every pipe of CALLS has a question");
+                r.postgres = Some(time_sql(&server.pool, &sql, raw_runs).await);
+            }
+            r.print_pipe_row();
+            results.push(r);
         }
     }
-    report["pipes"] = Value::Array(rows);
+    if duckdb_runs > 0 {
+        duckdb_baseline(&server.pool, &mut results, duckdb_runs).await?;
+    }
+    print_side_by_side(&results);
+    report["pipes"] = Value::Array(results.iter().map(CallResult::json).collect());
     report["server_peak_rss_mb"] = json!(peak_rss_mb());
     println!(
         "\npeak RSS of this process (server + harness): {:.0} MB",
@@ -283,42 +353,368 @@ async fn main() -> anyhow::Result<()> {
     server.stop().await
 }
 
-fn print_row(
-    pipe: &str,
-    call: &str,
-    t: &Timing,
-    rps1: Option<f64>,
-    rps32: Option<f64>,
-    raw: Option<&Timing>,
-) {
-    static HEADER: std::sync::Once = std::sync::Once::new();
-    HEADER.call_once(|| {
-        println!("\n| pipe | call | p50 ms | p95 ms | p99 ms | req/s (1) | req/s (32) | plain SQL p50 ms | plain ÷ pipe |");
-        println!("|---|---|---|---|---|---|---|---|---|");
-    });
-    let f = |v: Option<f64>, d: usize| v.map(|v| format!("{v:.d$}")).unwrap_or_default();
-    println!(
-        "| {pipe} | {call} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} |",
-        t.p50,
-        t.p95,
-        t.p99,
-        f(rps1, 0),
-        f(rps32, 0),
-        f(raw.map(|r| r.p50), 0),
-        raw.map(|r| format!("{:.0}×", r.p50 / t.p50))
-            .unwrap_or_default()
-    );
+/// One call's timings: the pipe over HTTP, and the same question in plain
+/// PostgreSQL and DuckDB (`Err`: the baseline failed or timed out).
+struct CallResult {
+    name: String,
+    call: String,
+    pipe: Option<PipeTiming>,
+    pipe_error: Option<String>,
+    postgres: Option<Result<SqlTiming, String>>,
+    duckdb: Option<Result<SqlTiming, String>>,
 }
 
-async fn time_sql(pool: &sqlx::PgPool, sql: &str, runs: usize) -> anyhow::Result<Timing> {
-    let day_end = ltv_day_end_today();
-    let mut samples = Vec::new();
-    for _ in 0..runs {
-        let t = Instant::now();
-        sqlx::query(sql).bind(day_end).fetch_all(pool).await?;
-        samples.push(t.elapsed());
+struct PipeTiming {
+    t: Timing,
+    rows: u64,
+    rps1: Option<f64>,
+    rps32: Option<f64>,
+}
+
+struct SqlTiming {
+    p50: f64,
+    rows: u64,
+}
+
+impl CallResult {
+    fn new(pipe: &str, call: &str) -> Self {
+        CallResult {
+            name: pipe.to_string(),
+            call: call.to_string(),
+            pipe: None,
+            pipe_error: None,
+            postgres: None,
+            duckdb: None,
+        }
     }
-    Ok(timing(samples))
+
+    fn print_pipe_row(&self) {
+        static HEADER: std::sync::Once = std::sync::Once::new();
+        HEADER.call_once(|| {
+            println!("\n| pipe | call | p50 ms | p95 ms | p99 ms | rows | req/s (1) | req/s (32) | PostgreSQL p50 ms |");
+            println!("|---|---|---|---|---|---|---|---|---|");
+        });
+        let f = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_default();
+        let pg = sql_cell(&self.postgres);
+        match (&self.pipe, &self.pipe_error) {
+            (Some(p), _) => println!(
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {pg} |",
+                self.name,
+                self.call,
+                p.t.p50,
+                p.t.p95,
+                p.t.p99,
+                p.rows,
+                f(p.rps1),
+                f(p.rps32)
+            ),
+            (None, e) => println!(
+                "| {} | {} | failed: {} | | | | | | {pg} |",
+                self.name,
+                self.call,
+                e.as_deref().unwrap_or("?")
+            ),
+        }
+    }
+
+    fn json(&self) -> Value {
+        let sql = |r: &Option<Result<SqlTiming, String>>| match r {
+            Some(Ok(t)) => json!({"p50_ms": t.p50, "rows": t.rows}),
+            Some(Err(e)) => json!({"error": e}),
+            None => Value::Null,
+        };
+        json!({
+            "pipe": self.name, "call": self.call,
+            "p50_ms": self.pipe.as_ref().map(|p| p.t.p50),
+            "p95_ms": self.pipe.as_ref().map(|p| p.t.p95),
+            "p99_ms": self.pipe.as_ref().map(|p| p.t.p99),
+            "rows": self.pipe.as_ref().map(|p| p.rows),
+            "rps_1": self.pipe.as_ref().and_then(|p| p.rps1),
+            "rps_32": self.pipe.as_ref().and_then(|p| p.rps32),
+            "error": self.pipe_error,
+            "postgres": sql(&self.postgres),
+            "duckdb": sql(&self.duckdb),
+        })
+    }
+}
+
+fn sql_cell(r: &Option<Result<SqlTiming, String>>) -> String {
+    match r {
+        Some(Ok(t)) => format!("{:.0}", t.p50),
+        Some(Err(e)) => format!("failed: {}", e.chars().take(60).collect::<String>()),
+        None => String::new(),
+    }
+}
+
+/// Times a pipe call: one warm-up call (which also counts the rows), then
+/// `runs` calls (3 when the call takes over a second), and requests/s with 1
+/// and 32 clients for a default call that answers in under half a second.
+async fn time_pipe(
+    client: &reqwest::Client,
+    url: &str,
+    runs: usize,
+    default: bool,
+) -> anyhow::Result<PipeTiming> {
+    let started = Instant::now();
+    let resp = client.get(url).bearer_auth(TOKEN).send().await?;
+    let status = resp.status();
+    let body: Value = resp.json().await?;
+    anyhow::ensure!(status.is_success(), "{status} {body}");
+    let warm = started.elapsed();
+    let rows = body["rows"].as_u64().unwrap_or(0);
+    // Slow calls get fewer runs, so a run at 1M customers ends in minutes.
+    let n = if warm > Duration::from_secs(1) {
+        runs.min(3)
+    } else {
+        runs
+    };
+    let mut samples = Vec::new();
+    for _ in 0..n {
+        samples.push(get_ms(client, url).await?);
+    }
+    let t = timing(samples);
+    // Requests/s only where it means something: 32 clients of a
+    // multi-second query on 2 cores would just queue for minutes.
+    let (rps1, rps32) = if default && t.p50 < 500.0 {
+        let budget = (t.p50 * 20.0 / 1000.0).clamp(2.0, 10.0);
+        (
+            Some(throughput(url, 1, budget).await?),
+            Some(throughput(url, 32, budget).await?),
+        )
+    } else {
+        (None, None)
+    };
+    Ok(PipeTiming {
+        t,
+        rows,
+        rps1,
+        rps32,
+    })
+}
+
+/// The final table: each call in ltv-pipes, plain PostgreSQL and DuckDB,
+/// with the ratios the targets are stated in, and the row counts (the same
+/// question should give the same number of rows).
+fn print_side_by_side(results: &[CallResult]) {
+    println!("\n| pipe | call | ltv-pipes p50 ms | PostgreSQL p50 ms | DuckDB p50 ms | DuckDB ÷ ltv-pipes | rows (ltv-pipes / PostgreSQL / DuckDB) |");
+    println!("|---|---|---|---|---|---|---|");
+    for r in results {
+        let p50 = r.pipe.as_ref().map(|p| p.t.p50);
+        let ratio = match (&r.duckdb, p50) {
+            (Some(Ok(d)), Some(p)) => format!("{:.1}×", d.p50 / p),
+            _ => String::new(),
+        };
+        let rows = |x: &Option<Result<SqlTiming, String>>| match x {
+            Some(Ok(t)) => t.rows.to_string(),
+            _ => "–".into(),
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {ratio} | {} / {} / {} |",
+            r.name,
+            r.call,
+            p50.map(|v| format!("{v:.1}"))
+                .unwrap_or_else(|| "failed".into()),
+            sql_cell(&r.postgres),
+            sql_cell(&r.duckdb),
+            r.pipe
+                .as_ref()
+                .map(|p| p.rows.to_string())
+                .unwrap_or_else(|| "–".into()),
+            rows(&r.postgres),
+            rows(&r.duckdb),
+        );
+    }
+}
+
+/// The same question as plain SQL over the raw tables in PostgreSQL, on one
+/// connection in UTC, bounded by `RAW_TIMEOUT`.
+async fn time_sql(pool: &sqlx::PgPool, sql: &str, runs: usize) -> Result<SqlTiming, String> {
+    let run = async {
+        let mut conn = pool.acquire().await?;
+        sqlx::query("SET TimeZone = 'UTC'")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(&format!(
+            "SET statement_timeout = {}",
+            RAW_TIMEOUT.as_millis()
+        ))
+        .execute(&mut *conn)
+        .await?;
+        let mut samples = Vec::new();
+        let mut rows = 0;
+        for _ in 0..runs {
+            let t = Instant::now();
+            rows = sqlx::query(sql).fetch_all(&mut *conn).await?.len() as u64;
+            samples.push(t.elapsed());
+        }
+        sqlx::query("RESET statement_timeout")
+            .execute(&mut *conn)
+            .await?;
+        anyhow::Ok(SqlTiming {
+            p50: timing(samples).p50,
+            rows,
+        })
+    };
+    run.await.map_err(|e| e.to_string())
+}
+
+/// A plain-SQL question slower than this is reported as failed.
+const RAW_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Exports the stored raw rows to CSV (UTC timestamps) and runs every
+/// question in DuckDB in memory (benches/duckdb_baseline.py). Without
+/// python3 or its duckdb package the baseline is reported missing.
+async fn duckdb_baseline(
+    pool: &sqlx::PgPool,
+    results: &mut [CallResult],
+    runs: usize,
+) -> anyhow::Result<()> {
+    let dir = tempfile::Builder::new()
+        .prefix("ltv-duckdb-")
+        .tempdir_in("/tmp")?;
+    let started = Instant::now();
+    for (table, cols) in RAW_COLUMNS {
+        export_csv(pool, table, cols, &dir.path().join(format!("{table}.csv"))).await?;
+    }
+    println!(
+        "\nraw rows exported for DuckDB in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let queries: Vec<Value> = results
+        .iter()
+        .enumerate()
+        .map(|(i, r)| json!({"id": i.to_string(), "sql": question(&r.name, &r.call)}))
+        .collect();
+    let job = json!({"dir": dir.path(), "runs": runs, "queries": queries});
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/duckdb_baseline.py");
+    let child = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            println!("DuckDB baseline skipped: python3: {e}");
+            return Ok(());
+        }
+    };
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("piped");
+        stdin.write_all(job.to_string().as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        println!(
+            "DuckDB baseline failed (pip install duckdb?): {}",
+            out.status
+        );
+        return Ok(());
+    }
+    let answer: Value = serde_json::from_slice(&out.stdout)?;
+    println!(
+        "DuckDB {} loaded the rows in {:.1} s",
+        answer["version"].as_str().unwrap_or("?"),
+        answer["load_seconds"].as_f64().unwrap_or(f64::NAN)
+    );
+    for (i, r) in results.iter_mut().enumerate() {
+        let a = &answer["results"][i.to_string()];
+        r.duckdb = Some(match a["p50_ms"].as_f64() {
+            Some(p50) => Ok(SqlTiming {
+                p50,
+                rows: a["rows"].as_u64().unwrap_or(0),
+            }),
+            None => Err(a["error"].as_str().unwrap_or("no answer").to_string()),
+        });
+    }
+    Ok(())
+}
+
+/// The raw tables and the columns both baselines read (the file names are
+/// the table names, as benches/duckdb_baseline.py expects).
+const RAW_COLUMNS: &[(&str, &str)] = &[
+    (
+        "customers",
+        "customer_id, registration_date, country, city, age, gender, acquisition_source, segment, is_active",
+    ),
+    (
+        "transactions",
+        "transaction_id, customer_id, transaction_date, amount, product_category, transaction_type, payment_method, is_refund",
+    ),
+    (
+        "customer_interactions",
+        "interaction_id, customer_id, interaction_date, interaction_type, channel, duration_seconds, satisfaction_score",
+    ),
+];
+
+async fn export_csv(
+    pool: &sqlx::PgPool,
+    table: &str,
+    cols: &str,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    use futures_util::TryStreamExt as _;
+    use tokio::io::AsyncWriteExt as _;
+    let mut conn = pool.acquire().await?;
+    sqlx::query("SET TimeZone = 'UTC'")
+        .execute(&mut *conn)
+        .await?;
+    let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(path).await?);
+    {
+        let mut stream = conn
+            .copy_out_raw(&format!(
+                "COPY (SELECT {cols} FROM {table}) TO STDOUT WITH (FORMAT csv, HEADER)"
+            ))
+            .await?;
+        while let Some(chunk) = stream.try_next().await? {
+            file.write_all(&chunk).await?;
+        }
+    }
+    file.flush().await?;
+    Ok(())
+}
+
+/// `--data DIR`: the three files of DIR through the bulk endpoint (rows/s each).
+async fn load_files(server: &Server, client: &reqwest::Client, dir: &str) -> anyhow::Result<Value> {
+    let mut out = serde_json::Map::new();
+    for (file, ds) in [
+        ("customers.csv", "customers"),
+        ("transactions.csv", "transactions"),
+        ("interactions.csv", "customer_interactions"),
+    ] {
+        let path = std::path::Path::new(dir).join(file);
+        if !path.exists() {
+            println!("{}: not there, skipped", path.display());
+            continue;
+        }
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(
+            tokio::fs::File::open(&path).await?,
+        ));
+        let t = Instant::now();
+        let resp = client
+            .post(format!(
+                "{}/v0/datasources?name={ds}&mode=append&format=csv",
+                server.base
+            ))
+            .bearer_auth(TOKEN)
+            .body(body)
+            .send()
+            .await?;
+        let status = resp.status();
+        let answer: Value = resp.json().await?;
+        anyhow::ensure!(status.is_success(), "{}: {status} {answer}", path.display());
+        let secs = t.elapsed().as_secs_f64();
+        let rows = answer["successful_rows"].as_u64().unwrap_or(0);
+        println!(
+            "bulk load {file}: {rows} rows in {secs:.1} s ({:.0} rows/s), quarantined {}",
+            rows as f64 / secs,
+            answer["quarantined_rows"]
+        );
+        out.insert(ds.into(), json!({"answer": answer, "seconds": secs}));
+    }
+    Ok(Value::Object(out))
 }
 
 async fn load_demo(server: &Server, customers: u64, seed: u64) -> anyhow::Result<Value> {

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-pub mod baselines;
+pub mod questions;
 
 use std::time::Duration;
 
