@@ -260,6 +260,20 @@ async fn the_default_page_from_the_stored_cuts_equals_ranking_every_customer() {
     assert!(status.is_success(), "{body}");
 
     assert_default_page_is_the_ranked_page(&app, 100).await;
+    // Calls with the default margin, horizon and discount rate read the
+    // stored default_clv instead of evaluating the pipe's formula (node
+    // `scored`): it must be the very same float8 for every prediction.
+    let differ: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM forecast_predictions pr
+         WHERE pr.default_clv IS DISTINCT FROM 1::float8 * pr.expected_avg_value * (
+               SELECT sum((pr.cum_purchases[m] - coalesce(pr.cum_purchases[m - 1], 0))
+                          / power(1 + (power(1 + 0.1::float8, 1.0 / 12) - 1), m))
+               FROM generate_series(1, 12) m)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(differ, 0, "default_clv is the formula's value");
     let ready = || async {
         sqlx::query_scalar::<_, bool>("SELECT ltv_forecast_default_ready(NULL)")
             .fetch_one(&app.pool)
