@@ -113,3 +113,76 @@ AS $$
                         ltv_activity_rows(-1, m.o, p) x) d
   HAVING count(*) > 0
 $$;
+
+-- Retention for any as_of from the cube. A period's activity is fixed once
+-- the period is over: events dated after as_of fall in as_of's period or
+-- later. So for registration cohorts whose whole period lies inside the
+-- registration window and ends by as_of, every period that ended by as_of
+-- comes from cohort_activity as it is, and only as_of's own period, when
+-- events are dated after as_of inside it, is read from the daily rollup
+-- (ltv_retention_partial). The window's partial periods (and as_of's own,
+-- when it has not ended) are edge customers (ltv_registered_at_edges).
+
+-- The registration window as the retention cube sees it: its end is at most
+-- the end of as_of (nobody registered later is a member).
+CREATE OR REPLACE FUNCTION ltv_registration_end(end_ts timestamptz, as_of date) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT least(coalesce(end_ts, 'infinity'), ltv_day_end(as_of) - interval '1 microsecond') $$;
+
+-- The last period index (of `months` months) that cohort_activity answers
+-- for as_of: every period when no transaction is dated after as_of, else
+-- the periods that ended by as_of.
+CREATE OR REPLACE FUNCTION ltv_cube_through(as_of date, months integer) RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT CASE WHEN as_of >= coalesce(ltv_max_transaction_day(), '-infinity'::date) THEN 2147483647
+              WHEN ltv_month_idx(as_of + 1) / months > ltv_month_idx(as_of) / months
+                THEN ltv_month_idx(as_of) / months
+              ELSE ltv_month_idx(as_of) / months - 1 END
+$$;
+
+-- Registered customers in [start_ts, end_ts] outside the whole periods
+-- [ltv_whole_from(start_ts), ltv_whole_to(end_ts)): two ranges of the
+-- profile's registration index. Attributes are the stored (latest) ones.
+CREATE OR REPLACE FUNCTION ltv_registered_at_edges(start_ts timestamptz, end_ts timestamptz, months integer)
+RETURNS TABLE (customer_id text, registration_date timestamptz, country text, segment text,
+               acquisition_source text)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT s.customer_id, s.registration_date, s.country, s.segment, s.acquisition_source
+  FROM customer_summary s
+  WHERE s.registration_date >= coalesce(start_ts, '-infinity')
+    AND s.registration_date <= coalesce(end_ts, 'infinity')
+    AND s.registration_date < ltv_whole_from(start_ts, months)::timestamp AT TIME ZONE 'UTC'
+  UNION ALL
+  SELECT s.customer_id, s.registration_date, s.country, s.segment, s.acquisition_source
+  FROM customer_summary s
+  WHERE s.registration_date >= coalesce(start_ts, '-infinity')
+    AND s.registration_date <= coalesce(end_ts, 'infinity')
+    AND s.registration_date >= greatest(ltv_whole_from(start_ts, months), ltv_whole_to(end_ts, months))::timestamp AT TIME ZONE 'UTC'
+$$;
+
+-- as_of's own period when cohort_activity does not answer it
+-- (ltv_cube_through): per whole cohort in [whole_from, whole_to) matching the
+-- filters (null: none), the customers active and the net amount from the
+-- period's start to as_of, read from the daily rollup. Nothing otherwise.
+CREATE OR REPLACE FUNCTION ltv_retention_partial(as_of date, months integer, whole_from date, whole_to date,
+                                                 f_country text, f_segment text, f_source text)
+RETURNS TABLE (cohort_idx integer, period_idx integer, active bigint, net numeric)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT ltv_month_idx(ltv_utc_day(s.registration_date)) / months, ltv_month_idx(as_of) / months,
+         count(*) FILTER (WHERE x.purchases > 0), sum(x.net)
+  FROM (SELECT d.customer_id, sum(d.purchases) AS purchases, sum(d.gross - d.refunded) AS net
+        FROM customer_day_category d
+        WHERE d.day >= ltv_period_start(as_of, months) AND d.day <= as_of
+          AND ltv_cube_through(as_of, months) < ltv_month_idx(as_of) / months
+        GROUP BY d.customer_id) x
+  JOIN customer_summary s ON s.customer_id = x.customer_id
+  WHERE s.registration_date >= whole_from::timestamp AT TIME ZONE 'UTC'
+    AND s.registration_date < whole_to::timestamp AT TIME ZONE 'UTC'
+    AND (f_country IS NULL OR s.country = f_country)
+    AND (f_segment IS NULL OR s.segment = f_segment)
+    AND (f_source IS NULL OR s.acquisition_source = f_source)
+  GROUP BY 1, 2
+$$;
