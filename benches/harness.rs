@@ -25,7 +25,8 @@
 //! against an already loaded database instead (no load; for tuning);
 //! `BENCH_DATA_DIR=/path` keeps the embedded cluster there, and a later run
 //! with the same directory skips the load;
-//! `--only pipe,pipe`, `--skip-ingest`, `--raw-runs 0` (no PostgreSQL
+//! `--only pipe,pipe`, `--skip TEXT` (the calls containing TEXT),
+//! `--skip-ingest`, `--raw-runs 0` (no PostgreSQL
 //! baseline) and `--duckdb-runs 0` (no DuckDB baseline) narrow a run.
 
 use std::fmt::Write as _;
@@ -297,11 +298,13 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("data: {}", report["counts"]);
 
-    // `--only a,b`: time only these pipes; `--skip-ingest`: no ingest part.
+    // `--only a,b`: time only these pipes; `--skip TEXT`: leave out the
+    // calls containing TEXT; `--skip-ingest`: no ingest part.
     let only: Option<Vec<String>> = std::env::args()
         .skip_while(|a| a != "--only")
         .nth(1)
         .map(|v| v.split(',').map(str::to_string).collect());
+    let skip: Option<String> = std::env::args().skip_while(|a| a != "--skip").nth(1);
     if !std::env::args().any(|a| a == "--skip-ingest") {
         report["ingest"] = ingest(&server, &client).await?;
     }
@@ -318,7 +321,12 @@ async fn main() -> anyhow::Result<()> {
         }
         let base_url = format!("{}/v0/pipes/{pipe}.json", server.base);
         let mut calls = vec![String::from("default")];
-        calls.extend(own.iter().chain(EVERY_PIPE).map(|q| fill(q, &values)));
+        calls.extend(
+            own.iter()
+                .chain(EVERY_PIPE)
+                .map(|q| fill(q, &values))
+                .filter(|q| skip.as_ref().is_none_or(|s| !q.contains(s.as_str()))),
+        );
         for (i, label) in calls.iter().enumerate() {
             let url = if label == "default" {
                 base_url.clone()

@@ -169,20 +169,27 @@ $$;
 CREATE OR REPLACE FUNCTION ltv_retention_partial(as_of date, months integer, whole_from date, whole_to date,
                                                  f_country text, f_segment text, f_source text)
 RETURNS TABLE (cohort_idx integer, period_idx integer, active bigint, net numeric)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
-  SELECT ltv_month_idx(ltv_utc_day(s.registration_date)) / months, ltv_month_idx(as_of) / months,
-         count(*) FILTER (WHERE x.purchases > 0), sum(x.net)
-  FROM (SELECT d.customer_id, sum(d.purchases) AS purchases, sum(d.gross - d.refunded) AS net
-        FROM customer_day_category d
-        WHERE d.day >= ltv_period_start(as_of, months) AND d.day <= as_of
-          AND ltv_cube_through(as_of, months) < ltv_month_idx(as_of) / months
-        GROUP BY d.customer_id) x
-  JOIN customer_summary s ON s.customer_id = x.customer_id
-  WHERE s.registration_date >= whole_from::timestamp AT TIME ZONE 'UTC'
-    AND s.registration_date < whole_to::timestamp AT TIME ZONE 'UTC'
-    AND (f_country IS NULL OR s.country = f_country)
-    AND (f_segment IS NULL OR s.segment = f_segment)
-    AND (f_source IS NULL OR s.acquisition_source = f_source)
-  GROUP BY 1, 2
+BEGIN
+    -- plpgsql, not an inlined SQL function: for the latest data (the
+    -- default call) nothing below is planned or run.
+    IF ltv_cube_through(as_of, months) >= ltv_month_idx(as_of) / months THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT ltv_month_idx(ltv_utc_day(s.registration_date)) / months, ltv_month_idx(as_of) / months,
+           count(*) FILTER (WHERE x.purchases > 0), sum(x.net)
+    FROM (SELECT d.customer_id, sum(d.purchases) AS purchases, sum(d.gross - d.refunded) AS net
+          FROM customer_day_category d
+          WHERE d.day >= ltv_period_start(as_of, months) AND d.day <= as_of
+          GROUP BY d.customer_id) x
+    JOIN customer_summary s ON s.customer_id = x.customer_id
+    WHERE s.registration_date >= whole_from::timestamp AT TIME ZONE 'UTC'
+      AND s.registration_date < whole_to::timestamp AT TIME ZONE 'UTC'
+      AND (f_country IS NULL OR s.country = f_country)
+      AND (f_segment IS NULL OR s.segment = f_segment)
+      AND (f_source IS NULL OR s.acquisition_source = f_source)
+    GROUP BY 1, 2;
+END
 $$;
