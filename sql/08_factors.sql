@@ -72,19 +72,6 @@ AS $$
          END
 $$;
 
--- A bucket of an LTV for finding exact order statistics inside a query:
--- monotone (a larger LTV never has a smaller bucket), so the k-th smallest
--- value is in the bucket where the running count reaches k, and only that
--- bucket's values need ordering. About 64 buckets per factor of e; float8
--- arithmetic keeps it cheap (ltv_bucket's numeric ln is for the stored
--- histograms).
-CREATE OR REPLACE FUNCTION ltv_sort_bucket(ltv numeric) RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-  SELECT CASE WHEN ltv = 0 THEN 0
-              ELSE sign(ltv)::int * (1 + floor(ln(abs(ltv)::float8 + 1) * 64)::int) END
-$$;
-
 CREATE OR REPLACE FUNCTION ltv_factor_name(factor smallint) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
