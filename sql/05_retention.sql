@@ -123,11 +123,17 @@ $$;
 -- (ltv_retention_partial). The window's partial periods (and as_of's own,
 -- when it has not ended) are edge customers (ltv_registered_at_edges).
 
--- The registration window as the retention cube sees it: its end is at most
--- the end of as_of (nobody registered later is a member).
+-- The registration window as the retention cube sees it: when somebody
+-- registered after as_of, its end is at most the end of as_of (later
+-- registrations are no members, so as_of's unfinished period is an edge);
+-- otherwise the window as given (the cube's cohorts are as_of's members).
 CREATE OR REPLACE FUNCTION ltv_registration_end(end_ts timestamptz, as_of date) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT least(coalesce(end_ts, 'infinity'), ltv_day_end(as_of) - interval '1 microsecond') $$;
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT CASE WHEN coalesce((SELECT max(registration_date) FROM customers) < ltv_day_end(as_of), true)
+              THEN end_ts
+              ELSE least(coalesce(end_ts, 'infinity'), ltv_day_end(as_of) - interval '1 microsecond') END
+$$;
 
 -- The last period index (of `months` months) that cohort_activity answers
 -- for as_of: every period when no transaction is dated after as_of, else
