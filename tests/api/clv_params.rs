@@ -85,15 +85,7 @@ async fn bad_clv_parameters_are_400_naming_the_parameter() {
 #[tokio::test]
 async fn every_clv_pipe_answers_its_default_call_on_an_empty_database() {
     let app = TestApp::spawn().await;
-    for pipe in [
-        "customer_ltv",
-        "ltv_by_cohort",
-        "customer_retention_analysis",
-        "customer_segmentation",
-        "customer_segmentation_summary",
-        "ltv_influencing_factors",
-        "ltv_overview",
-    ] {
+    for &pipe in crate::helpers::CLV_PIPES {
         let (status, body) = app.get(&format!("/v0/pipes/{pipe}.json")).await;
         assert_eq!(status, StatusCode::OK, "{pipe}: {body}");
         let rows = body["rows"].as_u64().unwrap();

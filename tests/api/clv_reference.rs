@@ -1165,15 +1165,6 @@ fn at(as_of: &str) -> P {
 // ---------------------------------------------------------------- random parameters
 
 const RANDOM_CASES_PER_PIPE: usize = 30;
-const RANDOM_PIPES: &[&str] = &[
-    "customer_ltv",
-    "ltv_by_cohort",
-    "customer_retention_analysis",
-    "customer_segmentation",
-    "customer_segmentation_summary",
-    "ltv_influencing_factors",
-    "ltv_overview",
-];
 const RFM_SEGMENTS: &[&str] = &[
     "Champions",
     "Loyal Customers",
@@ -1855,7 +1846,7 @@ async fn agree_with_reference_queries(app: &TestApp, data: &Data) {
     let seed = random_seed();
     let mut rng = StdRng::seed_from_u64(seed);
     for _ in 0..RANDOM_CASES_PER_PIPE {
-        for pipe in RANDOM_PIPES {
+        for pipe in crate::helpers::CLV_PIPES {
             let p = random_params(&mut rng, pipe, data);
             check(app, &mut r, pipe, p).await;
         }

@@ -16,6 +16,17 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
+/// The CLV pipes of docs/METRICS.md (the forecast aside).
+pub const CLV_PIPES: &[&str] = &[
+    "customer_ltv",
+    "ltv_by_cohort",
+    "customer_retention_analysis",
+    "customer_segmentation",
+    "customer_segmentation_summary",
+    "ltv_influencing_factors",
+    "ltv_overview",
+];
+
 /// Where test databases are created: a server URL without the database part.
 struct Server {
     /// `postgres://…/{db}…` with `{db}` to fill in.
