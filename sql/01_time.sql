@@ -33,13 +33,22 @@ AS $$
   END
 $$;
 
+-- The first day of a month index (the inverse of ltv_month_idx).
+CREATE OR REPLACE FUNCTION ltv_month_start(idx integer) RETURNS date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT make_date(idx / 12, idx % 12 + 1, 1) $$;
+
+-- The month index of a date bound that may be -infinity or infinity (a
+-- window left open), clamped to the years 1 to 5000 so that it compares
+-- with any stored month index.
+CREATE OR REPLACE FUNCTION ltv_month_bound(d date) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT ltv_month_idx(least(greatest(d, date '0001-01-01'), date '5000-01-01')) $$;
+
 -- The first day (UTC) of the period of `months` months containing day d.
 CREATE OR REPLACE FUNCTION ltv_period_start(d date, months integer) RETURNS date
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-  SELECT make_date(q / 12, q % 12 + 1, 1)
-  FROM (SELECT ltv_month_idx(d) / months * months AS q) x
-$$;
+AS $$ SELECT ltv_month_start(ltv_month_idx(d) / months * months) $$;
 
 -- A registration window [start_ts, end_ts] (either end null: open) splits into
 -- whole periods of `months` months, which a cube keyed by period answers, and

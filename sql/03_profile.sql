@@ -18,14 +18,17 @@ CREATE OR REPLACE FUNCTION ltv_summary_answers(as_of date) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT as_of >= coalesce(ltv_max_transaction_day(), '-infinity'::date) $$;
 
+-- True when nobody registered after as_of (every stored customers row is a
+-- known customer as of it, with its attributes): one index probe.
+CREATE OR REPLACE FUNCTION ltv_all_registered_by(as_of date) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT coalesce((SELECT max(registration_date) FROM customers) < ltv_day_end(as_of), true) $$;
+
 -- True when customer_summary (and every cube summed from it) answers as_of:
 -- no transaction is dated after it and nobody registered after it.
 CREATE OR REPLACE FUNCTION ltv_cube_answers(as_of date) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
-AS $$
-  SELECT ltv_summary_answers(as_of)
-     AND coalesce((SELECT max(registration_date) FROM customers) < ltv_day_end(as_of), true)
-$$;
+AS $$ SELECT ltv_summary_answers(as_of) AND ltv_all_registered_by(as_of) $$;
 
 -- The customers of an as_of the cube answers (nothing otherwise: see
 -- ltv_cube_answers; no transaction dated after as_of and nobody registered
@@ -86,31 +89,6 @@ AS $$
   SELECT * FROM ltv_customers_past(as_of)
 $$;
 
--- The customers of an as_of that the cubes do not answer, for a registration
--- window [start_ts, end_ts] (null: open) whose whole periods of `months`
--- months the cubes answer (ltv_whole_from / ltv_whole_to, sql/01_time.sql):
--- every customer when the cube does not answer as_of, else only the
--- registered customers in the window's partial periods (its edges), each edge
--- one range of customer_summary's registration index. Exactly one of the
--- branches runs; the edges are written as two plain ranges, not one "outside"
--- test, so PostgreSQL estimates their size from the column's histogram.
-CREATE OR REPLACE FUNCTION ltv_customers_outside(as_of date, start_ts timestamptz, end_ts timestamptz,
-                                                 months integer)
-RETURNS TABLE (customer_id text, known boolean, registration_date timestamptz, country text,
-               city text, age integer, gender text, acquisition_source text, segment text,
-               is_active smallint, purchases bigint, refunds bigint, gross numeric,
-               refunded numeric, first_purchase_at timestamptz, last_purchase_at timestamptz)
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$
-  SELECT * FROM ltv_customers_past(as_of)
-  UNION ALL
-  SELECT * FROM ltv_profile(as_of) c
-  WHERE c.registration_date >= coalesce(start_ts, '-infinity')
-    AND c.registration_date <= coalesce(end_ts, 'infinity')
-    AND c.registration_date < ltv_whole_from(start_ts, months)::timestamp AT TIME ZONE 'UTC'
-  UNION ALL
-  SELECT * FROM ltv_profile(as_of) c
-  WHERE c.registration_date >= coalesce(start_ts, '-infinity')
-    AND c.registration_date <= coalesce(end_ts, 'infinity')
-    AND c.registration_date >= greatest(ltv_whole_from(start_ts, months), ltv_whole_to(end_ts, months))::timestamp AT TIME ZONE 'UTC'
-$$;
+-- Replaced by ltv_registered_at_edges (sql/05_retention.sql): the cubes now
+-- answer a registration window's whole months for any as_of.
+DROP FUNCTION IF EXISTS ltv_customers_outside(date, timestamptz, timestamptz, integer);

@@ -1,12 +1,16 @@
--- The retention cube: for registration cohorts by month, quarter and year, the
--- customers active (with a purchase) and the net revenue in each period since
--- the cohort's, by the attributes pipes filter on. The retention matrix for the
--- latest data is a sum over cube rows instead of a pass over every customer's
--- daily activity. Two levels, each kept per batch in the transaction of the
--- write that changes it (sql/11_ingest.sql):
+-- The cohort cube: for registration cohorts by month, quarter and year, per
+-- period (the cohort's own, later ones, and earlier ones for purchases made
+-- before registering) and the attributes pipes filter on, the customers active
+-- (with a purchase), the purchases, gross and refunded amounts, and the first
+-- buyers (members whose first purchase falls in the period). The retention
+-- matrix and the cohorts' lifetime totals as of any day are sums over its rows
+-- instead of a pass over every customer's daily activity: a period's rows are
+-- final once it has ended. Two levels, each kept per batch in the transaction
+-- of the write that changes it (sql/11_ingest.sql):
 --
 --   new transactions --> customer_period (customer, period length, period)
 --   customer_period + customer_summary (cohort, attributes) --> cohort_activity
+--   customer_summary (first purchase)                       --> first_buyers
 --
 -- A customer whose registration or attributes change is moved: its periods are
 -- subtracted under the old key and added under the new one.
@@ -21,44 +25,84 @@ DROP TRIGGER IF EXISTS customer_summary_activity_rekey ON customer_summary;
 DROP FUNCTION IF EXISTS ltv_customer_period_apply(), ltv_cohort_activity_apply(), ltv_cohort_activity_rekey(),
     ltv_activity_sql(text);
 
--- A period row's contribution to cohort_activity, given its customer's
--- profile: none for customers without a registration or before the cohort.
-CREATE OR REPLACE FUNCTION ltv_activity_rows(sign integer, s customer_summary, p customer_period)
-RETURNS TABLE (months smallint, cohort_idx integer, country text, segment text,
-               acquisition_source text, period_idx integer, active bigint, net numeric)
+-- Changed result types (the basis, the sums and the first buyers of the
+-- cohort cube): the old definitions go first.
+DROP FUNCTION IF EXISTS ltv_retention_partial(date, integer, date, date, text, text, text);
+DROP FUNCTION IF EXISTS ltv_cohort_partial(date, integer, date, date, text, text, text);
+DROP FUNCTION IF EXISTS ltv_registered_at_edges(timestamptz, timestamptz, integer);
+
+-- A profile's cohorts for periods of `months` months: by registration (known
+-- customers) and by first purchase (every customer with one), each with the
+-- attributes it is filed under ('' = none; a transaction-only customer has
+-- none).
+CREATE OR REPLACE FUNCTION ltv_cohort_keys(s customer_summary, months integer)
+RETURNS TABLE (basis smallint, cohort_idx integer, country text, segment text, acquisition_source text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-  SELECT p.months, k.cohort_idx, coalesce(s.country, ''), coalesce(s.segment, ''),
-         coalesce(s.acquisition_source, ''), p.period_idx,
-         sign * (p.purchases > 0)::int::bigint, sign * p.net
-  FROM (SELECT ltv_month_idx(ltv_utc_day(s.registration_date)) / p.months AS cohort_idx) k
-  WHERE s.registration_date IS NOT NULL AND p.period_idx >= k.cohort_idx
+  SELECT b.basis, b.month_idx / months,
+         coalesce(s.country, ''), coalesce(s.segment, ''), coalesce(s.acquisition_source, '')
+  FROM (VALUES (0::smallint, ltv_month_idx(ltv_utc_day(s.registration_date))),
+               (1::smallint, ltv_month_idx(ltv_utc_day(s.first_purchase_at)))) b(basis, month_idx)
+  WHERE b.month_idx IS NOT NULL
 $$;
 
--- Adds delta rows (months, cohort_idx, country, segment, acquisition_source,
--- period_idx, active, net) to cohort_activity at both grains, in key order.
+-- A period row's contribution to cohort_activity under each of its
+-- customer's cohorts. Activity before the cohort's period (a purchase before
+-- registering, a refund before the first purchase) is kept: it belongs to no
+-- retention period, but it is part of the cohort's lifetime totals.
+CREATE OR REPLACE FUNCTION ltv_activity_rows(sign integer, s customer_summary, p customer_period)
+RETURNS SETOF cohort_activity
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT p.months, k.basis, 0::smallint, k.cohort_idx, k.country, k.segment, k.acquisition_source, p.period_idx,
+         sign * (p.purchases > 0)::int::bigint, sign * p.purchases, sign * p.gross, sign * p.refunded, 0::bigint
+  FROM ltv_cohort_keys(s, p.months) k
+$$;
+
+-- A profile's first purchase as cohort_activity rows: 1 in first_buyers of
+-- the period of its first purchase, under each of its cohorts, for every
+-- period length. The paying members of a registration cohort as of a day are
+-- the sum of first_buyers over the periods up to it; a first-purchase
+-- cohort's members are its first buyers.
+CREATE OR REPLACE FUNCTION ltv_first_buyer_rows(sign integer, s customer_summary)
+RETURNS SETOF cohort_activity
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT m.months, k.basis, 0::smallint, k.cohort_idx, k.country, k.segment, k.acquisition_source,
+         ltv_month_idx(ltv_utc_day(s.first_purchase_at)) / m.months,
+         0::bigint, 0::bigint, 0::numeric, 0::numeric, sign::bigint
+  FROM (VALUES (1::smallint), (3::smallint), (12::smallint)) m(months)
+  CROSS JOIN LATERAL ltv_cohort_keys(s, m.months) k
+  WHERE s.first_purchase_at IS NOT NULL
+$$;
+
+-- Adds delta rows (grain 0) to cohort_activity at both grains, in key order.
 CREATE OR REPLACE FUNCTION ltv_activity_add(delta cohort_activity[]) RETURNS void
 LANGUAGE sql
 AS $$
   INSERT INTO cohort_activity AS a
-  SELECT x.months, g.grain, x.cohort_idx,
+  SELECT x.months, x.basis, g.grain, x.cohort_idx,
          CASE g.grain WHEN 0 THEN x.country ELSE '' END,
          CASE g.grain WHEN 0 THEN x.segment ELSE '' END,
          CASE g.grain WHEN 0 THEN x.acquisition_source ELSE '' END,
-         x.period_idx, sum(x.active), sum(x.net)
+         x.period_idx, sum(x.active), sum(x.purchases), sum(x.gross), sum(x.refunded), sum(x.first_buyers)
   FROM unnest(delta) x CROSS JOIN (VALUES (0::smallint), (1::smallint)) g(grain)
-  GROUP BY 1, 2, 3, 4, 5, 6, 7
-  HAVING sum(x.active) <> 0 OR sum(x.net) <> 0
-  ORDER BY 1, 2, 3, 4, 5, 6, 7
-  ON CONFLICT (months, grain, cohort_idx, country, segment, acquisition_source, period_idx) DO UPDATE SET
-      active = a.active + EXCLUDED.active, net = a.net + EXCLUDED.net
+  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+  HAVING sum(x.active) <> 0 OR sum(x.purchases) <> 0 OR sum(x.gross) <> 0 OR sum(x.refunded) <> 0
+      OR sum(x.first_buyers) <> 0
+  ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+  ON CONFLICT (months, basis, grain, cohort_idx, country, segment, acquisition_source, period_idx) DO UPDATE SET
+      active = a.active + EXCLUDED.active, purchases = a.purchases + EXCLUDED.purchases,
+      gross = a.gross + EXCLUDED.gross, refunded = a.refunded + EXCLUDED.refunded,
+      first_buyers = a.first_buyers + EXCLUDED.first_buyers
 $$;
 
 -- New transactions (with their purchase flag p) -> customer_period, then
--- cohort_activity under each customer's profile (`profiles`: the batch's
--- customers, whose cohort and attributes a transaction does not change). A
--- period's `active` moves only when its purchases go from 0 to more: the
--- upsert returns the new count, the delta gives the old one.
+-- cohort_activity under each customer's cohorts (`profiles`: the batch's
+-- customers after the batch; ltv_activity_rekey has moved their stored
+-- periods to these cohorts first). A period's `active` moves only when its
+-- purchases go from 0 to more: the upsert returns the new count, the delta
+-- gives the old one.
 CREATE OR REPLACE FUNCTION ltv_period_apply(rows transactions[], profiles customer_summary[]) RETURNS void
 LANGUAGE sql
 AS $$
@@ -68,60 +112,85 @@ AS $$
     FROM unnest(rows) r
   ), delta AS (
     SELECT t.customer_id, m.months, t.month_idx / m.months AS period_idx, sum(t.p)::bigint AS purchases,
-           sum(CASE WHEN t.p = 1 THEN t.amount ELSE -t.amount END) AS net
+           coalesce(sum(t.amount) FILTER (WHERE t.p = 1), 0) AS gross,
+           coalesce(sum(t.amount) FILTER (WHERE t.p = 0), 0) AS refunded
     FROM t CROSS JOIN (VALUES (1::smallint), (3::smallint), (12::smallint)) m(months)
     GROUP BY 1, 2, 3
-    HAVING sum(t.p) <> 0 OR sum(CASE WHEN t.p = 1 THEN t.amount ELSE -t.amount END) <> 0
+    HAVING sum(t.p) <> 0 OR sum(t.amount) <> 0
   ), upserted AS (
-    INSERT INTO customer_period AS c
+    INSERT INTO customer_period AS c (customer_id, months, period_idx, purchases, gross, refunded)
     SELECT * FROM delta ORDER BY 1, 2, 3
     ON CONFLICT (customer_id, months, period_idx) DO UPDATE SET
-        purchases = c.purchases + EXCLUDED.purchases, net = c.net + EXCLUDED.net
+        purchases = c.purchases + EXCLUDED.purchases, gross = c.gross + EXCLUDED.gross,
+        refunded = c.refunded + EXCLUDED.refunded
     RETURNING c.*
   )
-  SELECT ltv_activity_add(array_agg(ROW(a.months, 0, a.cohort_idx, a.country, a.segment, a.acquisition_source,
-                                        a.period_idx, a.active, a.net)::cohort_activity))
+  SELECT ltv_activity_add(array_agg(ROW(x.months, x.basis, 0, x.cohort_idx, x.country, x.segment,
+                                        x.acquisition_source, x.period_idx,
+                                        -- active: 1 now minus 1 before (before = the new
+                                        -- count minus the delta); the sums: the delta itself.
+                                        x.active - (u.purchases - d.purchases > 0)::int::bigint,
+                                        d.purchases, d.gross, d.refunded, 0)::cohort_activity))
   FROM upserted u
   JOIN delta d USING (customer_id, months, period_idx)
   JOIN unnest(profiles) s USING (customer_id)
-  CROSS JOIN LATERAL (
-      -- active: 1 now minus 1 before (before = the new count minus the delta).
-      SELECT x.months, x.cohort_idx, x.country, x.segment, x.acquisition_source, x.period_idx,
-             x.active - (u.purchases - d.purchases > 0)::int::bigint AS active, d.net AS net
-      FROM ltv_activity_rows(1, s, u) x) a
+  CROSS JOIN LATERAL ltv_activity_rows(1, s, u) x
 $$;
 
--- A batch's profiles before and after an upsert of customers: a customer whose
--- cohort or attributes changed moves its periods to the new key. Most batches
--- move nobody; the set difference answers that before any period is read.
+-- A batch's profiles before and after: a customer whose cohorts or attributes
+-- changed (a new registration, an upsert that moves it, a first purchase
+-- earlier than the stored one) moves its stored periods to the new keys. Run
+-- before the batch's own periods are added. Most batches move nobody; the set
+-- difference answers that before any period is read. (The first purchase
+-- itself moves with ltv_first_buyers_apply.)
 CREATE OR REPLACE FUNCTION ltv_activity_rekey(old customer_summary[], new customer_summary[]) RETURNS void
 LANGUAGE sql
 AS $$
   WITH moved AS (
     SELECT o, n
     FROM unnest(old) o JOIN unnest(new) n USING (customer_id)
-    WHERE (date_trunc('month', o.registration_date AT TIME ZONE 'UTC'), o.country, o.segment, o.acquisition_source)
+    WHERE (date_trunc('month', o.registration_date AT TIME ZONE 'UTC'),
+           date_trunc('month', o.first_purchase_at AT TIME ZONE 'UTC'), o.country, o.segment, o.acquisition_source)
           IS DISTINCT FROM
-          (date_trunc('month', n.registration_date AT TIME ZONE 'UTC'), n.country, n.segment, n.acquisition_source)
+          (date_trunc('month', n.registration_date AT TIME ZONE 'UTC'),
+           date_trunc('month', n.first_purchase_at AT TIME ZONE 'UTC'), n.country, n.segment, n.acquisition_source)
   )
-  SELECT ltv_activity_add(array_agg(ROW(d.months, 0, d.cohort_idx, d.country, d.segment, d.acquisition_source,
-                                        d.period_idx, d.active, d.net)::cohort_activity))
-  FROM (SELECT x.* FROM moved m JOIN customer_period p ON p.customer_id = (m.n).customer_id,
-                        ltv_activity_rows(1, m.n, p) x
+  SELECT ltv_activity_add(array_agg(moved_rows.r))
+  FROM (SELECT x FROM moved m JOIN customer_period p ON p.customer_id = (m.n).customer_id,
+                      ltv_activity_rows(1, m.n, p) x
         UNION ALL
-        SELECT x.* FROM moved m JOIN customer_period p ON p.customer_id = (m.o).customer_id,
-                        ltv_activity_rows(-1, m.o, p) x) d
+        SELECT x FROM moved m JOIN customer_period p ON p.customer_id = (m.o).customer_id,
+                      ltv_activity_rows(-1, m.o, p) x) moved_rows(r)
   HAVING count(*) > 0
 $$;
 
--- Retention for any as_of from the cube. A period's activity is fixed once
--- the period is over: events dated after as_of fall in as_of's period or
--- later. So for registration cohorts whose whole period lies inside the
--- registration window and ends by as_of, every period that ended by as_of
--- comes from cohort_activity as it is, and only as_of's own period, when
--- events are dated after as_of inside it, is read from the daily rollup
--- (ltv_retention_partial). The window's partial periods (and as_of's own,
--- when it has not ended) are edge customers (ltv_registered_at_edges).
+-- A batch's profiles before and after: first_buyers follows each profile
+-- whose first purchase period, cohorts or attributes changed (new minus old;
+-- every other profile cancels out and touches nothing).
+CREATE OR REPLACE FUNCTION ltv_first_buyers_apply(old customer_summary[], new customer_summary[]) RETURNS void
+LANGUAGE sql
+AS $$
+  SELECT ltv_activity_add(array_agg(ROW(x.months, x.basis, 0, x.cohort_idx, x.country, x.segment,
+                                        x.acquisition_source, x.period_idx, 0, 0, 0, 0,
+                                        x.first_buyers)::cohort_activity))
+  FROM (SELECT d.months, d.basis, d.cohort_idx, d.country, d.segment, d.acquisition_source, d.period_idx,
+               sum(d.first_buyers) AS first_buyers
+        FROM (SELECT f.* FROM unnest(new) n, ltv_first_buyer_rows(1, n) f
+              UNION ALL SELECT f.* FROM unnest(old) o, ltv_first_buyer_rows(-1, o) f) d
+        GROUP BY 1, 2, 3, 4, 5, 6, 7
+        HAVING sum(d.first_buyers) <> 0) x
+  HAVING count(*) > 0
+$$;
+
+-- Cohorts and retention for any as_of from the cube. A period's activity is
+-- fixed once the period is over: events dated after as_of fall in as_of's
+-- period or later. So for registration cohorts whose whole period lies inside
+-- the registration window and ends by as_of (and for first-purchase cohorts
+-- without a window), every period that ended by as_of comes from
+-- cohort_activity as it is, and only as_of's own period, when events are
+-- dated after as_of inside it, is read from the daily rollup
+-- (ltv_cohort_partial). The window's partial periods (and as_of's own, when
+-- it has not ended) are edge customers (ltv_registered_at_edges).
 
 -- The registration window as the retention cube sees it: when somebody
 -- registered after as_of, its end is at most the end of as_of (later
@@ -130,8 +199,7 @@ $$;
 CREATE OR REPLACE FUNCTION ltv_registration_end(end_ts timestamptz, as_of date) RETURNS timestamptz
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-  SELECT CASE WHEN coalesce((SELECT max(registration_date) FROM customers) < ltv_day_end(as_of), true)
-              THEN end_ts
+  SELECT CASE WHEN ltv_all_registered_by(as_of) THEN end_ts
               ELSE least(coalesce(end_ts, 'infinity'), ltv_day_end(as_of) - interval '1 microsecond') END
 $$;
 
@@ -149,19 +217,22 @@ $$;
 
 -- Registered customers in [start_ts, end_ts] outside the whole periods
 -- [ltv_whole_from(start_ts), ltv_whole_to(end_ts)): two ranges of the
--- profile's registration index. Attributes are the stored (latest) ones.
+-- profile's registration index. Attributes are the stored (latest) ones, the
+-- totals the profile's (all time).
 CREATE OR REPLACE FUNCTION ltv_registered_at_edges(start_ts timestamptz, end_ts timestamptz, months integer)
 RETURNS TABLE (customer_id text, registration_date timestamptz, country text, segment text,
-               acquisition_source text)
+               acquisition_source text, purchases bigint, gross numeric, refunded numeric)
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-  SELECT s.customer_id, s.registration_date, s.country, s.segment, s.acquisition_source
+  SELECT s.customer_id, s.registration_date, s.country, s.segment, s.acquisition_source,
+         s.purchases, s.gross, s.refunded
   FROM customer_summary s
   WHERE s.registration_date >= coalesce(start_ts, '-infinity')
     AND s.registration_date <= coalesce(end_ts, 'infinity')
     AND s.registration_date < ltv_whole_from(start_ts, months)::timestamp AT TIME ZONE 'UTC'
   UNION ALL
-  SELECT s.customer_id, s.registration_date, s.country, s.segment, s.acquisition_source
+  SELECT s.customer_id, s.registration_date, s.country, s.segment, s.acquisition_source,
+         s.purchases, s.gross, s.refunded
   FROM customer_summary s
   WHERE s.registration_date >= coalesce(start_ts, '-infinity')
     AND s.registration_date <= coalesce(end_ts, 'infinity')
@@ -169,12 +240,18 @@ AS $$
 $$;
 
 -- as_of's own period when cohort_activity does not answer it
--- (ltv_cube_through): per whole cohort in [whole_from, whole_to) matching the
--- filters (null: none), the customers active and the net amount from the
--- period's start to as_of, read from the daily rollup. Nothing otherwise.
-CREATE OR REPLACE FUNCTION ltv_retention_partial(as_of date, months integer, whole_from date, whole_to date,
-                                                 f_country text, f_segment text, f_source text)
-RETURNS TABLE (cohort_idx integer, period_idx integer, active bigint, net numeric)
+-- (ltv_cube_through): what cohort_activity would hold for the period's start
+-- up to as_of, read from the daily rollup, per cohort of `basis` (0: by
+-- registration, the whole cohorts in [whole_from, whole_to); 1: by first
+-- purchase, the customers with one by as_of) matching the filters (null:
+-- none): the customers active, the purchases, gross and refunded amounts, and
+-- the first buyers (members whose first purchase falls in it); for cohorts by
+-- first purchase also the earlier refunds of as_of's own cohort. Nothing
+-- otherwise.
+CREATE OR REPLACE FUNCTION ltv_cohort_partial(as_of date, months integer, basis integer, whole_from date,
+                                              whole_to date, f_country text, f_segment text, f_source text)
+RETURNS TABLE (cohort_idx integer, period_idx integer, active bigint, purchases bigint, gross numeric,
+               refunded numeric, first_buyers bigint)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
 BEGIN
@@ -184,18 +261,45 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY
-    SELECT ltv_month_idx(ltv_utc_day(s.registration_date)) / months, ltv_month_idx(as_of) / months,
-           count(*) FILTER (WHERE x.purchases > 0), sum(x.net)
-    FROM (SELECT d.customer_id, sum(d.purchases) AS purchases, sum(d.gross - d.refunded) AS net
+    SELECT k.cohort_idx, ltv_month_idx(as_of) / months,
+           count(*) FILTER (WHERE x.purchases > 0), sum(x.purchases)::bigint, sum(x.gross), sum(x.refunded),
+           count(*) FILTER (WHERE s.first_purchase_at >= ltv_period_start(as_of, months)::timestamp AT TIME ZONE 'UTC'
+                              AND s.first_purchase_at < ltv_day_end(as_of))
+    FROM (SELECT d.customer_id, sum(d.purchases) AS purchases, sum(d.gross) AS gross, sum(d.refunded) AS refunded
           FROM customer_day_category d
           WHERE d.day >= ltv_period_start(as_of, months) AND d.day <= as_of
           GROUP BY d.customer_id) x
     JOIN customer_summary s ON s.customer_id = x.customer_id
-    WHERE s.registration_date >= whole_from::timestamp AT TIME ZONE 'UTC'
-      AND s.registration_date < whole_to::timestamp AT TIME ZONE 'UTC'
+    CROSS JOIN LATERAL ltv_cohort_keys(s, months) k
+    WHERE k.basis = ltv_cohort_partial.basis
+      AND (k.basis = 1 OR (s.registration_date >= whole_from::timestamp AT TIME ZONE 'UTC'
+                           AND s.registration_date < whole_to::timestamp AT TIME ZONE 'UTC'))
+      AND (k.basis = 0 OR s.first_purchase_at < ltv_day_end(as_of))
       AND (f_country IS NULL OR s.country = f_country)
       AND (f_segment IS NULL OR s.segment = f_segment)
       AND (f_source IS NULL OR s.acquisition_source = f_source)
     GROUP BY 1, 2;
+    IF basis = 1 THEN
+        -- The members of as_of's own first-purchase cohort (first purchase
+        -- from the period's start to as_of): their refunds dated before it
+        -- (no purchase can be) are part of the cohort's lifetime totals, in a
+        -- period before the cohort's. The cube cannot answer this cohort: it
+        -- also holds customers whose first purchase came after as_of.
+        RETURN QUERY
+        SELECT ltv_month_idx(as_of) / months, ltv_month_idx(as_of) / months - 1,
+               0::bigint, 0::bigint, 0::numeric, sum(e.refunded), 0::bigint
+        FROM (SELECT DISTINCT d.customer_id FROM customer_day_category d
+              WHERE d.day >= ltv_period_start(as_of, months) AND d.day <= as_of) x
+        JOIN customer_summary s ON s.customer_id = x.customer_id
+        CROSS JOIN LATERAL (SELECT sum(e.refunded) AS refunded FROM customer_day_category e
+                            WHERE e.customer_id = s.customer_id AND e.day < ltv_period_start(as_of, months)) e
+        WHERE s.first_purchase_at >= ltv_period_start(as_of, months)::timestamp AT TIME ZONE 'UTC'
+          AND s.first_purchase_at < ltv_day_end(as_of)
+          AND (f_country IS NULL OR s.country = f_country)
+          AND (f_segment IS NULL OR s.segment = f_segment)
+          AND (f_source IS NULL OR s.acquisition_source = f_source)
+        GROUP BY 1, 2
+        HAVING sum(e.refunded) IS NOT NULL;
+    END IF;
 END
 $$;

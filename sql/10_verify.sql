@@ -106,20 +106,30 @@ GROUP BY 1, 2, 3, 4;
 
 CREATE VIEW ltv_expected_customer_period AS
 SELECT d.customer_id, m.months, d.month_idx / m.months AS period_idx,
-       sum(d.purchases) AS purchases, sum(d.gross - d.refunded) AS net
+       sum(d.purchases) AS purchases, sum(d.gross) AS gross, sum(d.refunded) AS refunded
 FROM customer_day_category d CROSS JOIN (VALUES (1::smallint), (3::smallint), (12::smallint)) m(months)
 GROUP BY 1, 2, 3;
 
+-- Grain 0 first, then grain 1 summed from it: one pass over the periods.
 CREATE VIEW ltv_expected_cohort_activity AS
-SELECT x.months, g.grain, x.cohort_idx,
-       CASE g.grain WHEN 0 THEN x.country ELSE '' END AS country,
-       CASE g.grain WHEN 0 THEN x.segment ELSE '' END AS segment,
-       CASE g.grain WHEN 0 THEN x.acquisition_source ELSE '' END AS acquisition_source,
-       x.period_idx, sum(x.active) AS active, sum(x.net) AS net
-FROM (SELECT d.* FROM customer_period p JOIN customer_summary s USING (customer_id),
-                      ltv_activity_rows(1, s, p) d) x
-CROSS JOIN (VALUES (0::smallint), (1::smallint)) g(grain)
-GROUP BY 1, 2, 3, 4, 5, 6, 7;
+WITH g0 AS (
+    SELECT x.months, x.basis, x.cohort_idx, x.country, x.segment, x.acquisition_source, x.period_idx,
+           sum(x.active) AS active, sum(x.purchases) AS purchases, sum(x.gross) AS gross,
+           sum(x.refunded) AS refunded, sum(x.first_buyers) AS first_buyers
+    FROM (SELECT d.* FROM customer_period p JOIN customer_summary s USING (customer_id),
+                          ltv_activity_rows(1, s, p) d
+          UNION ALL
+          SELECT f.* FROM customer_summary s, ltv_first_buyer_rows(1, s) f) x
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+)
+SELECT months, basis, 0::smallint AS grain, cohort_idx, country, segment, acquisition_source, period_idx,
+       active, purchases, gross, refunded, first_buyers
+FROM g0
+UNION ALL
+SELECT months, basis, 1::smallint, cohort_idx, '', '', '', period_idx,
+       sum(active), sum(purchases), sum(gross), sum(refunded), sum(first_buyers)
+FROM g0
+GROUP BY months, basis, cohort_idx, period_idx;
 
 CREATE VIEW ltv_expected_ltv_histogram AS
 SELECT g.grain, CASE g.grain WHEN 0 THEN d.country ELSE '' END AS country,

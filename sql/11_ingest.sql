@@ -49,6 +49,7 @@ LANGUAGE plpgsql
 AS $$
 BEGIN
     PERFORM ltv_cube_apply(old, new);
+    PERFORM ltv_first_buyers_apply(old, new);
     PERFORM ltv_histogram_apply(old, new);
     PERFORM ltv_rfm_apply(old, new);
     PERFORM ltv_factor_apply(old, new);
@@ -194,6 +195,9 @@ BEGIN
     -- A separate statement: it must see the totals written above.
     PERFORM ltv_refresh_top_category(ids);
     new := ltv_profiles_of(ids);
+    -- An earlier first purchase moves the customer's stored periods to its
+    -- new first-purchase cohort, before the batch's own periods are added.
+    PERFORM ltv_activity_rekey(old, new);
     PERFORM ltv_period_apply(written, new);
     PERFORM ltv_apply_profiles(old, new);
     RETURN cardinality(written);

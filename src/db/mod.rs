@@ -166,11 +166,15 @@ async fn create_database_if_missing(cluster: &EmbeddedCluster, name: &str) -> an
     Ok(())
 }
 
-/// Applies every pending migration, then the SQL components that changed.
+/// Applies every pending migration, then the SQL components that changed,
+/// then recomputes the derived tables a migration emptied.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     refuse_pre_baseline_schema(pool).await?;
     MIGRATOR.run(pool).await.context("migrations failed")?;
-    components::apply(pool).await
+    components::apply(pool).await?;
+    crate::rollups::rebuild_stale(pool)
+        .await
+        .context("cannot recompute the derived tables a migration emptied")
 }
 
 /// Databases made before the migrations were squashed into one baseline

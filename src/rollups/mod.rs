@@ -6,7 +6,7 @@
 pub mod rebuild;
 pub mod verify;
 
-pub use rebuild::{rebuild, refresh};
+pub use rebuild::{rebuild, rebuild_stale, refresh};
 pub use verify::{verify, Difference, Report};
 
 use crate::ingest::Datasource::{
@@ -37,8 +37,8 @@ pub const DERIVED: &[Derived] = &[
     Derived { table: "customer_channel_total", zero: Some("interactions = 0"), from: &[I] },
     Derived { table: "customer_summary", zero: None, from: &[C, T, I] },
     Derived { table: "customer_cube", zero: Some("customers = 0 AND purchases = 0 AND refunds = 0 AND gross = 0 AND refunded = 0"), from: &[C, T] },
-    Derived { table: "customer_period", zero: Some("purchases = 0 AND net = 0"), from: &[T] },
-    Derived { table: "cohort_activity", zero: Some("active = 0 AND net = 0"), from: &[C, T] },
+    Derived { table: "customer_period", zero: Some("purchases = 0 AND gross = 0 AND refunded = 0"), from: &[T] },
+    Derived { table: "cohort_activity", zero: Some("active = 0 AND purchases = 0 AND gross = 0 AND refunded = 0 AND first_buyers = 0"), from: &[C, T] },
     Derived { table: "ltv_histogram", zero: Some("customers = 0 AND ltv = 0"), from: &[C, T] },
     Derived { table: "rfm_cube", zero: Some("customers = 0 AND monetary = 0"), from: &[T] },
     Derived { table: "rfm_monetary", zero: Some("customers = 0"), from: &[T] },

@@ -20,6 +20,41 @@ use crate::ingest::Datasource;
 /// between the recomputation and the commit; readers keep reading the old
 /// rows until it commits.
 pub async fn rebuild(conn: &mut PgConnection, from: &[Datasource]) -> Result<(), sqlx::Error> {
+    let tables: Vec<&Derived> = DERIVED
+        .iter()
+        .filter(|d| d.from.iter().any(|ds| from.contains(ds)))
+        .collect();
+    recompute(conn, &tables).await
+}
+
+/// Recomputes every derived table a migration emptied and named in
+/// `derived_stale` (migrations/README.md), then removes the marks, in one
+/// transaction: run at start, after the migrations and the SQL components.
+/// A second server starting at the same time waits for the first and finds
+/// nothing left to do.
+pub async fn rebuild_stale(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let stale: Vec<String> =
+        sqlx::query_scalar("SELECT table_name FROM derived_stale ORDER BY 1 FOR UPDATE")
+            .fetch_all(&mut *tx)
+            .await?;
+    if stale.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(tables = ?stale, "recomputing the derived tables a migration emptied");
+    let tables: Vec<&Derived> = DERIVED
+        .iter()
+        .filter(|d| stale.iter().any(|s| s == d.table))
+        .collect();
+    recompute(&mut tx, &tables).await?;
+    sqlx::query("DELETE FROM derived_stale")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// Replaces each of `tables` (in DERIVED's order) with its recomputation.
+async fn recompute(conn: &mut PgConnection, tables: &[&Derived]) -> Result<(), sqlx::Error> {
     sqlx::query("LOCK TABLE customers, transactions, customer_interactions IN SHARE MODE")
         .execute(&mut *conn)
         .await?;
@@ -34,17 +69,13 @@ pub async fn rebuild(conn: &mut PgConnection, from: &[Datasource]) -> Result<(),
     sqlx::query("SET LOCAL maintenance_work_mem = '512MB'")
         .execute(&mut *conn)
         .await?;
-    let tables: Vec<&Derived> = DERIVED
-        .iter()
-        .filter(|d| d.from.iter().any(|ds| from.contains(ds)))
-        .collect();
     // An empty table (a first load) is filled without its indexes, which are
     // built afterwards from sorted data: about 4x faster than inserting into
     // them (1M rows of customer_day_category: 5 s against 19 s here). Dropping
     // an index locks the table until commit, which only readers of an empty
     // table notice.
     let mut empty = Vec::with_capacity(tables.len());
-    for d in &tables {
+    for d in tables {
         empty.push(is_empty(conn, d.table).await?);
     }
     for (d, &empty) in tables.iter().zip(&empty) {

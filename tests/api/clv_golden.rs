@@ -2515,3 +2515,71 @@ async fn top_category_and_primary_channel_agree_before_and_after_the_newest_even
         ]),
     );
 }
+
+#[tokio::test]
+async fn first_purchase_cohorts_mid_month_count_earlier_refunds_and_leave_later_buyers_out() {
+    // The cohort of as_of's own month, when events are dated after as_of in
+    // it: `a` bought on 03-05 after a refund in January (its cohort is March,
+    // and the refund is part of its lifetime total); `b` refunded in
+    // February but first bought on 03-20, after as_of: no member of any
+    // cohort yet, and its refund counts nowhere.
+    let app = TestApp::spawn().await;
+    let customers = [
+        r#"{"customer_id":"a","registration_date":"2023-12-01 00:00:00","country":"US"}"#,
+        r#"{"customer_id":"b","registration_date":"2023-12-01 00:00:00","country":"US"}"#,
+    ];
+    let transactions = [
+        r#"{"transaction_id":"1","customer_id":"a","transaction_date":"2024-01-10 10:00:00","amount":30,"is_refund":1}"#,
+        r#"{"transaction_id":"2","customer_id":"a","transaction_date":"2024-03-05 10:00:00","amount":100}"#,
+        r#"{"transaction_id":"3","customer_id":"b","transaction_date":"2024-02-01 10:00:00","amount":5,"is_refund":1}"#,
+        r#"{"transaction_id":"4","customer_id":"b","transaction_date":"2024-03-20 10:00:00","amount":50}"#,
+        r#"{"transaction_id":"5","customer_id":"a","transaction_date":"2024-04-02 10:00:00","amount":7}"#,
+    ];
+    for (ds, rows) in [
+        ("customers", customers.join("\n")),
+        ("transactions", transactions.join("\n")),
+    ] {
+        let (status, body) = app.post_events(ds, rows).await;
+        assert!(status.is_success(), "{ds}: {body}");
+    }
+    for filter in ["", "&country=US"] {
+        let rows = pipe(
+            &app,
+            "ltv_by_cohort",
+            &format!("as_of=2024-03-10&cohort_basis=first_purchase{filter}"),
+        )
+        .await;
+        expect_rows(
+            "first-purchase cohorts mid-month",
+            &rows,
+            json!([{"cohort": "2024-03-01", "cohort_size": 1, "paying_customers": 1, "total_orders": 1,
+                    "gross_revenue": 100.0, "total_revenue": 70.0}]),
+        );
+        let rows = pipe(
+            &app,
+            "customer_retention_analysis",
+            &format!("as_of=2024-03-10&cohort_basis=first_purchase{filter}"),
+        )
+        .await;
+        expect_rows(
+            "first-purchase retention mid-month",
+            &rows,
+            json!([{"cohort": "2024-03-01", "period_number": 0, "cohort_size": 1, "active_customers": 1,
+                    "revenue": 100.0, "is_complete": false}]),
+        );
+    }
+    // At the end of March both are members; `b`'s February refund counts and
+    // `a`'s April purchase does not.
+    let rows = pipe(
+        &app,
+        "ltv_by_cohort",
+        "as_of=2024-03-31&cohort_basis=first_purchase",
+    )
+    .await;
+    expect_rows(
+        "first-purchase cohorts at the month's end",
+        &rows,
+        json!([{"cohort": "2024-03-01", "cohort_size": 2, "paying_customers": 2, "total_orders": 2,
+                "gross_revenue": 150.0, "total_revenue": 115.0}]),
+    );
+}

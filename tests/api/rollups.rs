@@ -315,3 +315,25 @@ async fn the_cli_prints_each_table_and_fails_on_a_difference() {
     );
     assert!(stdout.contains("stored, not recomputed"), "{stdout}");
 }
+
+#[tokio::test]
+async fn a_table_a_migration_emptied_is_recomputed_at_the_next_start() {
+    // What migration 0004 does to an existing database: the derived tables
+    // whose shape changed are made again empty and named in derived_stale.
+    let app = loaded().await;
+    let before = app.count("SELECT count(*) FROM cohort_activity").await;
+    assert!(before > 0);
+    for sql in [
+        "TRUNCATE customer_period, cohort_activity",
+        "INSERT INTO derived_stale VALUES ('customer_period'), ('cohort_activity')",
+    ] {
+        sqlx::query(sql).execute(&app.pool).await.unwrap();
+    }
+    ltv_pipes::db::migrate(&app.pool).await.unwrap();
+    assert_derived_exact(&app.pool, "after the stale tables were recomputed").await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM cohort_activity").await,
+        before
+    );
+    assert_eq!(app.count("SELECT count(*) FROM derived_stale").await, 0);
+}
