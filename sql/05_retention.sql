@@ -31,6 +31,11 @@ DROP FUNCTION IF EXISTS ltv_retention_partial(date, integer, date, date, text, t
 DROP FUNCTION IF EXISTS ltv_cohort_partial(date, integer, date, date, text, text, text);
 DROP FUNCTION IF EXISTS ltv_registered_at_edges(timestamptz, timestamptz, integer);
 
+-- Every combination of kept filter attributes (cohort_activity.kept).
+CREATE OR REPLACE FUNCTION ltv_kept_masks() RETURNS SETOF smallint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT generate_series(0, 7)::smallint $$;
+
 -- A profile's cohorts for periods of `months` months: by registration (known
 -- customers) and by first purchase (every customer with one), each with the
 -- attributes it is filed under ('' = none; a transaction-only customer has
@@ -54,7 +59,7 @@ CREATE OR REPLACE FUNCTION ltv_activity_rows(sign integer, s customer_summary, p
 RETURNS SETOF cohort_activity
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-  SELECT p.months, k.basis, 0::smallint, k.cohort_idx, k.country, k.segment, k.acquisition_source, p.period_idx,
+  SELECT p.months, k.basis, 7::smallint, k.cohort_idx, k.country, k.segment, k.acquisition_source, p.period_idx,
          sign * (p.purchases > 0)::int::bigint, sign * p.purchases, sign * p.gross, sign * p.refunded, 0::bigint
   FROM ltv_cohort_keys(s, p.months) k
 $$;
@@ -68,7 +73,7 @@ CREATE OR REPLACE FUNCTION ltv_first_buyer_rows(sign integer, s customer_summary
 RETURNS SETOF cohort_activity
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-  SELECT m.months, k.basis, 0::smallint, k.cohort_idx, k.country, k.segment, k.acquisition_source,
+  SELECT m.months, k.basis, 7::smallint, k.cohort_idx, k.country, k.segment, k.acquisition_source,
          ltv_month_idx(ltv_utc_day(s.first_purchase_at)) / m.months,
          0::bigint, 0::bigint, 0::numeric, 0::numeric, sign::bigint
   FROM (VALUES (1::smallint), (3::smallint), (12::smallint)) m(months)
@@ -76,22 +81,27 @@ AS $$
   WHERE s.first_purchase_at IS NOT NULL
 $$;
 
--- Adds delta rows (grain 0) to cohort_activity at both grains, in key order.
+-- Adds delta rows (with every attribute) to cohort_activity under each
+-- combination of kept attributes (`kept`: 1 country, 2 segment, 4
+-- acquisition_source), in key order.
 CREATE OR REPLACE FUNCTION ltv_activity_add(delta cohort_activity[]) RETURNS void
 LANGUAGE sql
 AS $$
   INSERT INTO cohort_activity AS a
-  SELECT x.months, x.basis, g.grain, x.cohort_idx,
-         CASE g.grain WHEN 0 THEN x.country ELSE '' END,
-         CASE g.grain WHEN 0 THEN x.segment ELSE '' END,
-         CASE g.grain WHEN 0 THEN x.acquisition_source ELSE '' END,
-         x.period_idx, sum(x.active), sum(x.purchases), sum(x.gross), sum(x.refunded), sum(x.first_buyers)
-  FROM unnest(delta) x CROSS JOIN (VALUES (0::smallint), (1::smallint)) g(grain)
+  SELECT x.months, x.basis, g.kept, x.cohort_idx,
+         CASE WHEN g.kept & 1 <> 0 THEN x.country ELSE '' END,
+         CASE WHEN g.kept & 2 <> 0 THEN x.segment ELSE '' END,
+         CASE WHEN g.kept & 4 <> 0 THEN x.acquisition_source ELSE '' END,
+         x.period_idx,
+         sum(x.active), sum(x.purchases), sum(x.gross), sum(x.refunded), sum(x.first_buyers)
+  FROM unnest(delta) x CROSS JOIN ltv_kept_masks() g(kept)
   GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
   HAVING sum(x.active) <> 0 OR sum(x.purchases) <> 0 OR sum(x.gross) <> 0 OR sum(x.refunded) <> 0
       OR sum(x.first_buyers) <> 0
-  ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
-  ON CONFLICT (months, basis, grain, cohort_idx, country, segment, acquisition_source, period_idx) DO UPDATE SET
+  -- The key's order (attributes before the cohort), so that concurrent
+  -- writers lock rows in the same order.
+  ORDER BY 1, 2, 3, 5, 6, 7, 4, 8
+  ON CONFLICT (months, basis, kept, country, segment, acquisition_source, cohort_idx, period_idx) DO UPDATE SET
       active = a.active + EXCLUDED.active, purchases = a.purchases + EXCLUDED.purchases,
       gross = a.gross + EXCLUDED.gross, refunded = a.refunded + EXCLUDED.refunded,
       first_buyers = a.first_buyers + EXCLUDED.first_buyers
@@ -125,7 +135,7 @@ AS $$
         refunded = c.refunded + EXCLUDED.refunded
     RETURNING c.*
   )
-  SELECT ltv_activity_add(array_agg(ROW(x.months, x.basis, 0, x.cohort_idx, x.country, x.segment,
+  SELECT ltv_activity_add(array_agg(ROW(x.months, x.basis, 7, x.cohort_idx, x.country, x.segment,
                                         x.acquisition_source, x.period_idx,
                                         -- active: 1 now minus 1 before (before = the new
                                         -- count minus the delta); the sums: the delta itself.
@@ -170,7 +180,7 @@ $$;
 CREATE OR REPLACE FUNCTION ltv_first_buyers_apply(old customer_summary[], new customer_summary[]) RETURNS void
 LANGUAGE sql
 AS $$
-  SELECT ltv_activity_add(array_agg(ROW(x.months, x.basis, 0, x.cohort_idx, x.country, x.segment,
+  SELECT ltv_activity_add(array_agg(ROW(x.months, x.basis, 7, x.cohort_idx, x.country, x.segment,
                                         x.acquisition_source, x.period_idx, 0, 0, 0, 0,
                                         x.first_buyers)::cohort_activity))
   FROM (SELECT d.months, d.basis, d.cohort_idx, d.country, d.segment, d.acquisition_source, d.period_idx,

@@ -92,6 +92,15 @@ LANGUAGE sql STABLE AS $$
   ORDER BY f.id DESC LIMIT 1
 $$;
 
+-- The as_of of that fit: the point of view of its predictions. A function of
+-- the request's parameter, so that a pipe reading the customers of this
+-- as_of (ltv_customers) has PostgreSQL choose the profile or the daily
+-- rollup once, at the start, instead of running both.
+CREATE OR REPLACE FUNCTION ltv_forecast_as_of(as_of date) RETURNS date
+LANGUAGE sql STABLE AS $$
+  SELECT f.as_of FROM forecast_fits f WHERE f.id = ltv_forecast_fit_id(ltv_forecast_as_of.as_of)
+$$;
+
 -- The default page may be read from the cuts: they exist for the fit and were
 -- computed for the tier shares in force, and the all-time profile answers the
 -- fit's as_of (the page reads each customer's attributes and totals from it

@@ -110,9 +110,10 @@ SELECT d.customer_id, m.months, d.month_idx / m.months AS period_idx,
 FROM customer_day_category d CROSS JOIN (VALUES (1::smallint), (3::smallint), (12::smallint)) m(months)
 GROUP BY 1, 2, 3;
 
--- Grain 0 first, then grain 1 summed from it: one pass over the periods.
+-- Every attribute first, then each combination of kept attributes summed
+-- from that: one pass over the periods.
 CREATE VIEW ltv_expected_cohort_activity AS
-WITH g0 AS (
+WITH every_attribute AS (
     SELECT x.months, x.basis, x.cohort_idx, x.country, x.segment, x.acquisition_source, x.period_idx,
            sum(x.active) AS active, sum(x.purchases) AS purchases, sum(x.gross) AS gross,
            sum(x.refunded) AS refunded, sum(x.first_buyers) AS first_buyers
@@ -122,14 +123,14 @@ WITH g0 AS (
           SELECT f.* FROM customer_summary s, ltv_first_buyer_rows(1, s) f) x
     GROUP BY 1, 2, 3, 4, 5, 6, 7
 )
-SELECT months, basis, 0::smallint AS grain, cohort_idx, country, segment, acquisition_source, period_idx,
-       active, purchases, gross, refunded, first_buyers
-FROM g0
-UNION ALL
-SELECT months, basis, 1::smallint, cohort_idx, '', '', '', period_idx,
-       sum(active), sum(purchases), sum(gross), sum(refunded), sum(first_buyers)
-FROM g0
-GROUP BY months, basis, cohort_idx, period_idx;
+SELECT e.months, e.basis, g.kept, e.cohort_idx,
+       CASE WHEN g.kept & 1 <> 0 THEN e.country ELSE '' END AS country,
+       CASE WHEN g.kept & 2 <> 0 THEN e.segment ELSE '' END AS segment,
+       CASE WHEN g.kept & 4 <> 0 THEN e.acquisition_source ELSE '' END AS acquisition_source,
+       e.period_idx, sum(e.active) AS active, sum(e.purchases) AS purchases, sum(e.gross) AS gross,
+       sum(e.refunded) AS refunded, sum(e.first_buyers) AS first_buyers
+FROM every_attribute e CROSS JOIN ltv_kept_masks() g(kept)
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 
 CREATE VIEW ltv_expected_ltv_histogram AS
 SELECT g.grain, CASE g.grain WHEN 0 THEN d.country ELSE '' END AS country,
