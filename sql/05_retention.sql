@@ -273,21 +273,23 @@ BEGIN
     RETURN QUERY
     SELECT k.cohort_idx, ltv_month_idx(as_of) / months,
            count(*) FILTER (WHERE x.purchases > 0), sum(x.purchases)::bigint, sum(x.gross), sum(x.refunded),
-           count(*) FILTER (WHERE s.first_purchase_at >= ltv_period_start(as_of, months)::timestamp AT TIME ZONE 'UTC'
-                              AND s.first_purchase_at < ltv_day_end(as_of))
+           count(*) FILTER (WHERE (sp.p).first_purchase_at >= ltv_period_start(as_of, months)::timestamp AT TIME ZONE 'UTC'
+                              AND (sp.p).first_purchase_at < ltv_day_end(as_of))
     FROM (SELECT d.customer_id, sum(d.purchases) AS purchases, sum(d.gross) AS gross, sum(d.refunded) AS refunded
           FROM customer_day_category d
           WHERE d.day >= ltv_period_start(as_of, months) AND d.day <= as_of
           GROUP BY d.customer_id) x
-    JOIN customer_summary s ON s.customer_id = x.customer_id
-    CROSS JOIN LATERAL ltv_cohort_keys(s, months) k
+    -- Each active customer's profile by key (OFFSET 0 keeps this a lookup):
+    -- a hash join would read all of them.
+    CROSS JOIN LATERAL (SELECT p FROM customer_summary p WHERE p.customer_id = x.customer_id OFFSET 0) sp
+    CROSS JOIN LATERAL ltv_cohort_keys(sp.p, months) k
     WHERE k.basis = ltv_cohort_partial.basis
-      AND (k.basis = 1 OR (s.registration_date >= whole_from::timestamp AT TIME ZONE 'UTC'
-                           AND s.registration_date < whole_to::timestamp AT TIME ZONE 'UTC'))
-      AND (k.basis = 0 OR s.first_purchase_at < ltv_day_end(as_of))
-      AND (f_country IS NULL OR s.country = f_country)
-      AND (f_segment IS NULL OR s.segment = f_segment)
-      AND (f_source IS NULL OR s.acquisition_source = f_source)
+      AND (k.basis = 1 OR ((sp.p).registration_date >= whole_from::timestamp AT TIME ZONE 'UTC'
+                           AND (sp.p).registration_date < whole_to::timestamp AT TIME ZONE 'UTC'))
+      AND (k.basis = 0 OR (sp.p).first_purchase_at < ltv_day_end(as_of))
+      AND (f_country IS NULL OR (sp.p).country = f_country)
+      AND (f_segment IS NULL OR (sp.p).segment = f_segment)
+      AND (f_source IS NULL OR (sp.p).acquisition_source = f_source)
     GROUP BY 1, 2;
     IF basis = 1 THEN
         -- The members of as_of's own first-purchase cohort (first purchase

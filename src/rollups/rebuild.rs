@@ -101,9 +101,10 @@ async fn recompute(conn: &mut PgConnection, tables: &[&Derived]) -> Result<(), s
             .unwrap_or_default();
         // Into indexes that stay, rows in key order: each index page is
         // written once instead of at random (half the time).
-        let order = match indexes {
-            Some(_) => String::new(),
-            None => format!("ORDER BY {}", key_columns(conn, d.table).await?),
+        let order = match (d.cluster, indexes.as_ref()) {
+            (Some(cluster), _) => format!("ORDER BY {cluster}"),
+            (None, Some(_)) => String::new(),
+            (None, None) => format!("ORDER BY {}", key_columns(conn, d.table).await?),
         };
         let written = sqlx::query(&format!(
             "INSERT INTO {t} ({cols}) SELECT {cols} FROM ltv_expected_{t} {counts} {order}",
