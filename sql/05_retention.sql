@@ -36,19 +36,29 @@ CREATE OR REPLACE FUNCTION ltv_kept_masks() RETURNS SETOF smallint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT generate_series(0, 7)::smallint $$;
 
--- A profile's cohorts for periods of `months` months: by registration (known
--- customers) and by first purchase (every customer with one), each with the
--- attributes it is filed under ('' = none; a transaction-only customer has
--- none).
-CREATE OR REPLACE FUNCTION ltv_cohort_keys(s customer_summary, months integer)
+-- A customer's cohort (a period index of `months` months) by `basis`: 0, the
+-- period of its registration; 1, the period of its first purchase. Null when
+-- it has none. Inlined into the calling query (a plain expression).
+CREATE OR REPLACE FUNCTION ltv_cohort_idx(basis integer, registration_date timestamptz,
+                                          first_purchase_at timestamptz, months integer) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT ltv_month_idx(ltv_utc_day(CASE basis WHEN 0 THEN registration_date ELSE first_purchase_at END)) / months
+$$;
+
+-- A profile's cohorts for periods of `months` months, by both bases, each
+-- with the attributes it is filed under ('' = none; a transaction-only
+-- customer has none).
+DROP FUNCTION IF EXISTS ltv_cohort_keys(customer_summary, integer);
+CREATE OR REPLACE FUNCTION ltv_cohort_keys(p_registration timestamptz, p_first_purchase timestamptz,
+                                           p_country text, p_segment text, p_source text, months integer)
 RETURNS TABLE (basis smallint, cohort_idx integer, country text, segment text, acquisition_source text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-  SELECT b.basis, b.month_idx / months,
-         coalesce(s.country, ''), coalesce(s.segment, ''), coalesce(s.acquisition_source, '')
-  FROM (VALUES (0::smallint, ltv_month_idx(ltv_utc_day(s.registration_date))),
-               (1::smallint, ltv_month_idx(ltv_utc_day(s.first_purchase_at)))) b(basis, month_idx)
-  WHERE b.month_idx IS NOT NULL
+  SELECT b.basis, ltv_cohort_idx(b.basis, p_registration, p_first_purchase, months),
+         coalesce(p_country, ''), coalesce(p_segment, ''), coalesce(p_source, '')
+  FROM (VALUES (0::smallint), (1::smallint)) b(basis)
+  WHERE ltv_cohort_idx(b.basis, p_registration, p_first_purchase, months) IS NOT NULL
 $$;
 
 -- A period row's contribution to cohort_activity under each of its
@@ -61,7 +71,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
   SELECT p.months, k.basis, 7::smallint, k.cohort_idx, k.country, k.segment, k.acquisition_source, p.period_idx,
          sign * (p.purchases > 0)::int::bigint, sign * p.purchases, sign * p.gross, sign * p.refunded, 0::bigint
-  FROM ltv_cohort_keys(s, p.months) k
+  FROM ltv_cohort_keys(s.registration_date, s.first_purchase_at, s.country, s.segment, s.acquisition_source,
+                       p.months) k
 $$;
 
 -- A profile's first purchase as cohort_activity rows: 1 in first_buyers of
@@ -77,7 +88,8 @@ AS $$
          ltv_month_idx(ltv_utc_day(s.first_purchase_at)) / m.months,
          0::bigint, 0::bigint, 0::numeric, 0::numeric, sign::bigint
   FROM (VALUES (1::smallint), (3::smallint), (12::smallint)) m(months)
-  CROSS JOIN LATERAL ltv_cohort_keys(s, m.months) k
+  CROSS JOIN LATERAL ltv_cohort_keys(s.registration_date, s.first_purchase_at, s.country, s.segment,
+                                      s.acquisition_source, m.months) k
   WHERE s.first_purchase_at IS NOT NULL
 $$;
 
@@ -273,23 +285,24 @@ BEGIN
     RETURN QUERY
     SELECT k.cohort_idx, ltv_month_idx(as_of) / months,
            count(*) FILTER (WHERE x.purchases > 0), sum(x.purchases)::bigint, sum(x.gross), sum(x.refunded),
-           count(*) FILTER (WHERE (sp.p).first_purchase_at >= ltv_period_start(as_of, months)::timestamp AT TIME ZONE 'UTC'
-                              AND (sp.p).first_purchase_at < ltv_day_end(as_of))
+           count(*) FILTER (WHERE s.first_purchase_at >= ltv_period_start(as_of, months)::timestamp AT TIME ZONE 'UTC'
+                              AND s.first_purchase_at < ltv_day_end(as_of))
     FROM (SELECT d.customer_id, sum(d.purchases) AS purchases, sum(d.gross) AS gross, sum(d.refunded) AS refunded
           FROM customer_day_category d
           WHERE d.day >= ltv_period_start(as_of, months) AND d.day <= as_of
           GROUP BY d.customer_id) x
     -- Each active customer's profile by key (OFFSET 0 keeps this a lookup):
     -- a hash join would read all of them.
-    CROSS JOIN LATERAL (SELECT p FROM customer_summary p WHERE p.customer_id = x.customer_id OFFSET 0) sp
-    CROSS JOIN LATERAL ltv_cohort_keys(sp.p, months) k
-    WHERE k.basis = ltv_cohort_partial.basis
-      AND (k.basis = 1 OR ((sp.p).registration_date >= whole_from::timestamp AT TIME ZONE 'UTC'
-                           AND (sp.p).registration_date < whole_to::timestamp AT TIME ZONE 'UTC'))
-      AND (k.basis = 0 OR (sp.p).first_purchase_at < ltv_day_end(as_of))
-      AND (f_country IS NULL OR (sp.p).country = f_country)
-      AND (f_segment IS NULL OR (sp.p).segment = f_segment)
-      AND (f_source IS NULL OR (sp.p).acquisition_source = f_source)
+    CROSS JOIN LATERAL (SELECT p.registration_date, p.first_purchase_at, p.country, p.segment, p.acquisition_source
+                        FROM customer_summary p WHERE p.customer_id = x.customer_id OFFSET 0) s
+    CROSS JOIN LATERAL (SELECT ltv_cohort_idx(basis, s.registration_date, s.first_purchase_at, months) AS cohort_idx) k
+    WHERE k.cohort_idx IS NOT NULL
+      AND (basis = 1 OR (s.registration_date >= whole_from::timestamp AT TIME ZONE 'UTC'
+                         AND s.registration_date < whole_to::timestamp AT TIME ZONE 'UTC'))
+      AND (basis = 0 OR s.first_purchase_at < ltv_day_end(as_of))
+      AND (f_country IS NULL OR s.country = f_country)
+      AND (f_segment IS NULL OR s.segment = f_segment)
+      AND (f_source IS NULL OR s.acquisition_source = f_source)
     GROUP BY 1, 2;
     IF basis = 1 THEN
         -- The members of as_of's own first-purchase cohort (first purchase
