@@ -20,6 +20,28 @@ DROP TRIGGER IF EXISTS customer_summary_factor_insert ON customer_summary;
 DROP TRIGGER IF EXISTS customer_summary_factor_update ON customer_summary;
 DROP FUNCTION IF EXISTS ltv_factor_apply(), ltv_factor_source(text, text, text);
 
+-- The age_band factor's value of an age (docs/METRICS.md, "Influencing
+-- factors").
+CREATE OR REPLACE FUNCTION ltv_age_band(age integer) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT CASE
+           WHEN age IS NULL THEN 'unknown'
+           WHEN age < 18 THEN '<18'
+           WHEN age <= 24 THEN '18-24'
+           WHEN age <= 34 THEN '25-34'
+           WHEN age <= 44 THEN '35-44'
+           WHEN age <= 54 THEN '45-54'
+           WHEN age <= 64 THEN '55-64'
+           ELSE '65+' END
+$$;
+
+-- The primary_channel / top_category factor's value of a stored channel or
+-- category: '' (sent empty) is 'unknown', none at all is 'none'.
+CREATE OR REPLACE FUNCTION ltv_factor_label(v text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT coalesce(CASE WHEN v = '' THEN 'unknown' ELSE v END, 'none') $$;
+
 -- The pipe's factors of a profile (none without a registration), in the
 -- pipe's order.
 CREATE OR REPLACE FUNCTION ltv_factor_values(s customer_summary)
@@ -32,17 +54,9 @@ AS $$
       (2::smallint, coalesce(s.segment, 'unknown')),
       (3::smallint, coalesce(s.country, 'unknown')),
       (4::smallint, coalesce(s.gender, 'unknown')),
-      (5::smallint, CASE
-           WHEN s.age IS NULL THEN 'unknown'
-           WHEN s.age < 18 THEN '<18'
-           WHEN s.age <= 24 THEN '18-24'
-           WHEN s.age <= 34 THEN '25-34'
-           WHEN s.age <= 44 THEN '35-44'
-           WHEN s.age <= 54 THEN '45-54'
-           WHEN s.age <= 64 THEN '55-64'
-           ELSE '65+' END),
-      (6::smallint, coalesce(CASE WHEN s.primary_channel = '' THEN 'unknown' ELSE s.primary_channel END, 'none')),
-      (7::smallint, coalesce(CASE WHEN s.top_category = '' THEN 'unknown' ELSE s.top_category END, 'none'))
+      (5::smallint, ltv_age_band(s.age)),
+      (6::smallint, ltv_factor_label(s.primary_channel)),
+      (7::smallint, ltv_factor_label(s.top_category))
   ) AS f(factor, value)
   WHERE s.registration_date IS NOT NULL
 $$;
@@ -58,17 +72,9 @@ AS $$
               WHEN f = 2 THEN coalesce(s.segment, 'unknown')
               WHEN f = 3 THEN coalesce(s.country, 'unknown')
               WHEN f = 4 THEN coalesce(s.gender, 'unknown')
-              WHEN f = 5 THEN CASE
-                   WHEN s.age IS NULL THEN 'unknown'
-                   WHEN s.age < 18 THEN '<18'
-                   WHEN s.age <= 24 THEN '18-24'
-                   WHEN s.age <= 34 THEN '25-34'
-                   WHEN s.age <= 44 THEN '35-44'
-                   WHEN s.age <= 54 THEN '45-54'
-                   WHEN s.age <= 64 THEN '55-64'
-                   ELSE '65+' END
-              WHEN f = 6 THEN coalesce(CASE WHEN s.primary_channel = '' THEN 'unknown' ELSE s.primary_channel END, 'none')
-              WHEN f = 7 THEN coalesce(CASE WHEN s.top_category = '' THEN 'unknown' ELSE s.top_category END, 'none')
+              WHEN f = 5 THEN ltv_age_band(s.age)
+              WHEN f = 6 THEN ltv_factor_label(s.primary_channel)
+              WHEN f = 7 THEN ltv_factor_label(s.top_category)
          END
 $$;
 
