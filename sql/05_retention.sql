@@ -328,3 +328,36 @@ BEGIN
     END IF;
 END
 $$;
+
+-- The cube's rows a cohort or retention call reads, for periods of `months`
+-- months and cohorts of `basis`: the whole cohorts in [whole_from, whole_to)
+-- for every period up to `through` (ltv_cube_through) and as_of's own period
+-- from the daily rollup when the cube does not answer it (ltv_cohort_partial),
+-- under exactly the filtered attributes (f_*: null, not filtered; '' matches
+-- nobody). The one definition both pipes read; inlined into the caller.
+CREATE OR REPLACE FUNCTION ltv_cohort_rows(as_of date, months integer, basis integer, whole_from date,
+                                           whole_to date, through integer,
+                                           f_country text, f_segment text, f_source text)
+RETURNS TABLE (cohort_idx integer, period_idx integer, active bigint, purchases bigint, gross numeric,
+               refunded numeric, first_buyers bigint)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT r.cohort_idx, r.period_idx, r.active, r.purchases, r.gross, r.refunded, r.first_buyers
+  FROM ltv_cohort_partial(as_of, months, basis, whole_from, whole_to, f_country, f_segment, f_source) r
+  UNION ALL
+  SELECT k.cohort_idx, k.period_idx, k.active, k.purchases, k.gross, k.refunded, k.first_buyers
+  FROM cohort_activity k
+  WHERE k.months = ltv_cohort_rows.months AND k.basis = ltv_cohort_rows.basis
+    -- The rows that keep exactly the filtered attributes ('' for the others).
+    AND k.kept = (f_country IS NOT NULL)::int + 2 * (f_segment IS NOT NULL)::int + 4 * (f_source IS NOT NULL)::int
+    AND k.country = CASE WHEN f_country IS NULL THEN '' ELSE nullif(f_country, '') END
+    AND k.segment = CASE WHEN f_segment IS NULL THEN '' ELSE nullif(f_segment, '') END
+    AND k.acquisition_source = CASE WHEN f_source IS NULL THEN '' ELSE nullif(f_source, '') END
+    AND k.cohort_idx >= ltv_month_bound(whole_from) / ltv_cohort_rows.months
+    AND k.cohort_idx < ltv_month_bound(whole_to) / ltv_cohort_rows.months
+    AND k.period_idx <= through
+    -- First-purchase cohorts that began after as_of are no cohorts yet, and
+    -- as_of's own, unless the cube answers its period, comes from the rollup
+    -- (the cube also files there customers who bought after as_of).
+    AND (ltv_cohort_rows.basis = 0 OR k.cohort_idx <= through)
+$$;
