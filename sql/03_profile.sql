@@ -92,3 +92,115 @@ $$;
 -- Replaced by ltv_registered_at_edges (sql/05_retention.sql): the cubes now
 -- answer a registration window's whole months for any as_of.
 DROP FUNCTION IF EXISTS ltv_customers_outside(date, timestamptz, timestamptz, integer);
+
+-- The sort key of each customer_ltv order (as the pipe computes the column,
+-- or a key in the same order), written over the row of ltv_customers
+-- (alias c), and whether the key runs against the column (tenure_days and
+-- days_since_last_purchase fall as the day they count from rises). Every key
+-- but historical_clv's has an index on customer_summary with the same
+-- expression (migrations 0001, 0002, 0006), so the page of a current as_of
+-- comes off it.
+CREATE OR REPLACE FUNCTION ltv_customer_sort_key(sort text, OUT key text, OUT reversed boolean,
+                                                 OUT nullable boolean, OUT descending_index boolean)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT k.key, k.reversed, k.nullable, k.descending_index
+  FROM (VALUES
+      ('ltv', 'round(c.gross - c.refunded, 2)', false, false, true),
+      ('gross_revenue', 'round(c.gross, 2)', false, false, false),
+      ('total_orders', 'c.purchases', false, false, false),
+      ('avg_order_value', 'round(c.gross / nullif(c.purchases, 0), 2)', false, true, false),
+      ('refunded_amount', 'round(c.refunded, 2)', false, false, false),
+      ('first_purchase_date', 'c.first_purchase_at', false, true, false),
+      ('last_purchase_date', 'c.last_purchase_at', false, true, false),
+      ('tenure_days', '((c.registration_date AT TIME ZONE ''UTC'')::date)', true, true, false),
+      ('days_since_last_purchase', '((c.last_purchase_at AT TIME ZONE ''UTC'')::date)', true, true, false),
+      ('registration_date', 'c.registration_date', false, true, false),
+      ('customer_id', 'c.customer_id', false, false, false)
+  ) k(sort, key, reversed, nullable, descending_index)
+  WHERE k.sort = ltv_customer_sort_key.sort
+$$;
+
+-- The candidates for one page of customer_ltv: the first n customers of
+-- as_of matching the filters (null: no filter) in the order of `sort`
+-- (nulls last, then customer_id), or a few more; the pipe sorts them and cuts
+-- the page. The one definition of customer_ltv's filters.
+--
+-- When the profile answers as_of, each key's index gives the order: the
+-- customers with a value off the index in the key's direction, the ones
+-- without (the index's tail, in customer_id order) after them, n of each at
+-- most. historical_clv (ltv times the margin, rounded to cents) has the same
+-- order as ltv but ties where ltv does not: the first n by ltv, plus every
+-- customer whose historical_clv equals or beats the n-th's, who all lie
+-- within a cent over the margin of its ltv (an index range). For an earlier
+-- as_of the customers are computed (ltv_customers_past) and sorted.
+--
+-- Dynamic SQL so that each call is planned with its values (a filter not
+-- given folds away, a customer_id becomes a key lookup); the SQL text comes
+-- only from ltv_customer_sort_key's fixed strings, every value is a
+-- parameter ($1 …).
+CREATE OR REPLACE FUNCTION ltv_customer_page(
+    as_of date, sort text, descending boolean, n bigint, margin numeric,
+    f_customer text, f_start timestamptz, f_end timestamptz, f_country text, f_segment text,
+    f_source text, f_active smallint, f_min_ltv numeric)
+RETURNS TABLE (customer_id text, known boolean, registration_date timestamptz, country text,
+               city text, age integer, gender text, acquisition_source text, segment text,
+               is_active smallint, purchases bigint, refunds bigint, gross numeric,
+               refunded numeric, first_purchase_at timestamptz, last_purchase_at timestamptz)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    k record;
+    by_key_desc boolean;
+    matching text;
+    key_order text;
+    clv constant text := 'round((c.gross - c.refunded) * $10, 2)';
+    q text;
+BEGIN
+    SELECT * INTO k FROM ltv_customer_sort_key(CASE WHEN sort = 'historical_clv' THEN 'ltv' ELSE sort END);
+    IF k.key IS NULL THEN
+        RAISE EXCEPTION 'ltv_customer_page: unknown sort %', sort;
+    END IF;
+    IF n <= 0 THEN
+        RETURN;
+    END IF;
+    by_key_desc := descending <> k.reversed;
+    matching := format(
+        'SELECT c.* FROM %s c WHERE ($2::text IS NULL OR c.customer_id = $2)
+           AND ($3::timestamptz IS NULL OR c.registration_date >= $3)
+           AND ($4::timestamptz IS NULL OR c.registration_date <= $4)
+           AND ($5::text IS NULL OR c.country = $5) AND ($6::text IS NULL OR c.segment = $6)
+           AND ($7::text IS NULL OR c.acquisition_source = $7)
+           AND ($8::smallint IS NULL OR c.is_active = $8)
+           AND ($9::numeric IS NULL OR c.gross - c.refunded >= $9)',
+        CASE WHEN ltv_cube_answers(as_of) THEN 'ltv_profile($1)' ELSE 'ltv_customers_past($1)' END);
+    -- The direction the index runs in for this order; rows without a value
+    -- are read apart, so the nulls' place here is the index's.
+    key_order := format('%s %s, c.customer_id', k.key,
+        CASE WHEN by_key_desc THEN 'DESC' ELSE 'ASC' END
+        || CASE WHEN by_key_desc = k.descending_index THEN ' NULLS LAST' ELSE ' NULLS FIRST' END);
+    q := format('(%s AND %s IS NOT NULL ORDER BY %s LIMIT $11)', matching, k.key, key_order);
+    IF k.nullable THEN
+        q := q || format(' UNION ALL (%s AND %s IS NULL ORDER BY c.customer_id LIMIT $11)', matching, k.key);
+    END IF;
+    IF sort = 'historical_clv' AND margin <> 1 THEN
+        -- The n-th by ltv sets the bar; everyone at or past it within the
+        -- margin's cent is added (UNION: the first n are among them).
+        q := format(
+            'WITH first_n AS (%1$s),
+                  bar AS (SELECT %2$s(round(c.gross - c.refunded, 2)) AS ltv, %2$s(%3$s) AS clv, count(*) AS rows
+                          FROM first_n c)
+             SELECT * FROM first_n
+             UNION
+             SELECT m.* FROM bar, LATERAL (%4$s
+                   AND round(c.gross - c.refunded, 2) BETWEEN bar.ltv - (0.01 / $10 + 0.01) AND bar.ltv + (0.01 / $10 + 0.01)
+                   AND %3$s %5$s bar.clv) m
+             WHERE bar.rows = $11',
+            q, CASE WHEN by_key_desc THEN 'min' ELSE 'max' END, clv, matching,
+            CASE WHEN by_key_desc THEN '>=' ELSE '<=' END);
+    END IF;
+    RETURN QUERY EXECUTE q
+        USING as_of, f_customer, f_start, f_end, f_country, f_segment, f_source, f_active,
+              f_min_ltv, margin, n;
+END
+$$;

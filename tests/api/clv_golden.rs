@@ -297,6 +297,27 @@ async fn margin_scales_historical_clv_only() {
 }
 
 #[tokio::test]
+async fn historical_clv_ties_that_ltv_does_not_have_are_ordered_by_customer_id() {
+    let app = golden().await;
+    // margin 0.0001: 240→0.024→0.02; 100, 90, 70, 60 → 0.01 (0.010, 0.009, 0.007,
+    // 0.006); 25→0.0025→0.00; 0→0. The ties cross ltv's order: desc is c11, then
+    // c01 c02 c04 c05 c06 x01 (0.01, by id), then c03 c07 c08 c09 (0.00, by id).
+    let page = |params: &'static str| {
+        let app = &app;
+        async move {
+            let rows = pipe(app, "customer_ltv", &format!("{AS_OF}&margin=0.0001&order_by=historical_clv&{params}")).await;
+            column(&rows, "customer_id")
+        }
+    };
+    // By ltv the first three are c11, c04, c01: c02 (ltv 70) ties c01 and comes first.
+    assert_eq!(page("limit=3").await, ["c11", "c01", "c02"]);
+    assert_eq!(page("limit=2&offset=2").await, ["c02", "c04"]);
+    // Ascending: the four 0.00s, then the first of the 0.01s by id (c01, ltv 90),
+    // not c06 (ltv 60), which is fifth by ltv.
+    assert_eq!(page("order_dir=asc&limit=5").await, ["c03", "c07", "c08", "c09", "c01"]);
+}
+
+#[tokio::test]
 async fn attribute_filters_exclude_transaction_only_customers() {
     let app = golden().await;
     // country=US: c01, c04, c06, c09, c11 (c02 moved to DE; x01 has no country).

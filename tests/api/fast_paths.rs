@@ -217,6 +217,65 @@ async fn the_overview_from_the_histogram_equals_the_overview_from_every_customer
 }
 
 #[tokio::test]
+async fn customer_ltv_pages_off_the_sort_indexes_equal_the_pages_of_every_customer() {
+    // The answer cache off: the test skews the profile behind the server's back.
+    let app = TestApp::spawn_with(&[("LTV_CACHE__ENABLED", "false")]).await;
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let n = 300;
+    let customers: Vec<String> = (0..n).map(|i| customer(&mut rng, i)).collect();
+    let (status, body) = app.post_events("customers", customers.join("\n")).await;
+    assert!(status.is_success(), "{body}");
+    // Few transactions: many customers without a purchase (null first/last
+    // purchase and average order value), a few without a registration.
+    let txs: Vec<String> = (0..400).map(|i| transaction(&mut rng, i, n)).collect();
+    let (status, body) = app.post_events("transactions", txs.join("\n")).await;
+    assert!(status.is_success(), "{body}");
+
+    let orders = [
+        "ltv", "historical_clv", "gross_revenue", "total_orders", "avg_order_value",
+        "refunded_amount", "first_purchase_date", "last_purchase_date", "tenure_days",
+        "days_since_last_purchase", "registration_date", "customer_id",
+    ];
+    let mut queries = Vec::new();
+    for order in orders {
+        for dir in ["desc", "asc"] {
+            queries.push(format!("order_by={order}&order_dir={dir}&limit=40"));
+            queries.push(format!("order_by={order}&order_dir={dir}&limit=15&offset=250"));
+        }
+        queries.push(format!("order_by={order}&country=US&segment=vip&limit=20"));
+        queries.push(format!("order_by={order}&margin=0.003&min_ltv=100&is_active=1&limit=10"));
+    }
+    let mut fast = Vec::new();
+    for q in &queries {
+        fast.push(data(&app, "customer_ltv", q).await);
+    }
+    // The profile really answered: skew one customer's orders and the
+    // total_orders page moves.
+    let skew = |d: i64| {
+        sqlx::query("UPDATE customer_summary SET purchases = purchases + $1 WHERE customer_id = 'c7'").bind(d)
+    };
+    skew(1_000).execute(&app.pool).await.unwrap();
+    assert_eq!(data(&app, "customer_ltv", "order_by=total_orders&limit=1").await[0]["customer_id"], "c7");
+    skew(-1_000).execute(&app.pool).await.unwrap();
+
+    // A registration after today makes the profile step aside: every
+    // customer's totals computed from the daily rollup, then sorted.
+    let later = (chrono::Utc::now() + chrono::Duration::days(30)).format("%Y-%m-%d %H:%M:%S");
+    let (status, body) = app
+        .post_events(
+            "customers",
+            format!(r#"{{"customer_id":"later","registration_date":"{later}","country":"US"}}"#),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    for (q, fast) in queries.iter().zip(&fast) {
+        let general = data(&app, "customer_ltv", q).await;
+        assert_eq!(fast, &general, "customer_ltv?{q}");
+    }
+    assert!(fast.iter().all(|rows| rows.as_array().is_some_and(|r| !r.is_empty())));
+}
+
+#[tokio::test]
 async fn the_cube_counts_every_transaction() {
     let app = TestApp::spawn().await;
     let mut rng = ChaCha8Rng::seed_from_u64(9);
