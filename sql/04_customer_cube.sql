@@ -14,6 +14,41 @@ DROP TRIGGER IF EXISTS customer_summary_cube_insert ON customer_summary;
 DROP TRIGGER IF EXISTS customer_summary_cube_update ON customer_summary;
 DROP FUNCTION IF EXISTS ltv_cube_apply();
 
+-- The attribute keys of the group tables (cohort_activity, ltv_histogram,
+-- the RFM tables): a member is counted once under every combination of the
+-- filter attributes, `kept` saying which it keeps (1 country, 2 segment, 4
+-- acquisition_source) and '' standing for the others, so that a call with
+-- any filters (none, one, two or all three) reads exactly its own rows, a
+-- prefix of the table's key, instead of summing the rows of every
+-- combination. The member's attributes come in as the cube stores them ('':
+-- none, and all three '' for a transaction-only customer).
+CREATE OR REPLACE FUNCTION ltv_kept_masks() RETURNS SETOF smallint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT generate_series(0, 7)::smallint $$;
+
+CREATE OR REPLACE FUNCTION ltv_attribute_keys(a_country text, a_segment text, a_source text)
+RETURNS TABLE (kept smallint, country text, segment text, acquisition_source text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT g.kept, CASE WHEN g.kept & 1 <> 0 THEN a_country ELSE '' END,
+         CASE WHEN g.kept & 2 <> 0 THEN a_segment ELSE '' END,
+         CASE WHEN g.kept & 4 <> 0 THEN a_source ELSE '' END
+  FROM ltv_kept_masks() g(kept)
+$$;
+
+-- True for the key of the rows that answer these filters (f_*: null, not
+-- filtered; '' matches nobody, as in the general queries, where no stored
+-- attribute is blank). Inlined: a plain equality on every key column.
+CREATE OR REPLACE FUNCTION ltv_key_matches(kept smallint, country text, segment text, acquisition_source text,
+                                           f_country text, f_segment text, f_source text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT kept = (f_country IS NOT NULL)::int + 2 * (f_segment IS NOT NULL)::int + 4 * (f_source IS NOT NULL)::int
+     AND country = CASE WHEN f_country IS NULL THEN '' ELSE nullif(f_country, '') END
+     AND segment = CASE WHEN f_segment IS NULL THEN '' ELSE nullif(f_segment, '') END
+     AND acquisition_source = CASE WHEN f_source IS NULL THEN '' ELSE nullif(f_source, '') END
+$$;
+
 -- A profile row's cube key and contribution; no row when it is no member.
 CREATE OR REPLACE FUNCTION ltv_cube_rows(sign integer, s customer_summary)
 RETURNS TABLE (cohort_month date, country text, segment text, acquisition_source text,

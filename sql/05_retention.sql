@@ -31,11 +31,6 @@ DROP FUNCTION IF EXISTS ltv_retention_partial(date, integer, date, date, text, t
 DROP FUNCTION IF EXISTS ltv_cohort_partial(date, integer, date, date, text, text, text);
 DROP FUNCTION IF EXISTS ltv_registered_at_edges(timestamptz, timestamptz, integer);
 
--- Every combination of kept filter attributes (cohort_activity.kept).
-CREATE OR REPLACE FUNCTION ltv_kept_masks() RETURNS SETOF smallint
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT generate_series(0, 7)::smallint $$;
-
 -- A customer's cohort (a period index of `months` months) by `basis`: 0, the
 -- period of its registration; 1, the period of its first purchase. Null when
 -- it has none. Inlined into the calling query (a plain expression).
@@ -94,19 +89,15 @@ AS $$
 $$;
 
 -- Adds delta rows (with every attribute) to cohort_activity under each
--- combination of kept attributes (`kept`: 1 country, 2 segment, 4
--- acquisition_source), in key order.
+-- combination of kept attributes (ltv_attribute_keys), in key order.
 CREATE OR REPLACE FUNCTION ltv_activity_add(delta cohort_activity[]) RETURNS void
 LANGUAGE sql
 AS $$
   INSERT INTO cohort_activity AS a
-  SELECT x.months, x.basis, g.kept, x.cohort_idx,
-         CASE WHEN g.kept & 1 <> 0 THEN x.country ELSE '' END,
-         CASE WHEN g.kept & 2 <> 0 THEN x.segment ELSE '' END,
-         CASE WHEN g.kept & 4 <> 0 THEN x.acquisition_source ELSE '' END,
+  SELECT x.months, x.basis, g.kept, x.cohort_idx, g.country, g.segment, g.acquisition_source,
          x.period_idx,
          sum(x.active), sum(x.purchases), sum(x.gross), sum(x.refunded), sum(x.first_buyers)
-  FROM unnest(delta) x CROSS JOIN ltv_kept_masks() g(kept)
+  FROM unnest(delta) x, ltv_attribute_keys(x.country, x.segment, x.acquisition_source) g
   GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
   HAVING sum(x.active) <> 0 OR sum(x.purchases) <> 0 OR sum(x.gross) <> 0 OR sum(x.refunded) <> 0
       OR sum(x.first_buyers) <> 0
@@ -348,11 +339,7 @@ AS $$
   SELECT k.cohort_idx, k.period_idx, k.active, k.purchases, k.gross, k.refunded, k.first_buyers
   FROM cohort_activity k
   WHERE k.months = ltv_cohort_rows.months AND k.basis = ltv_cohort_rows.basis
-    -- The rows that keep exactly the filtered attributes ('' for the others).
-    AND k.kept = (f_country IS NOT NULL)::int + 2 * (f_segment IS NOT NULL)::int + 4 * (f_source IS NOT NULL)::int
-    AND k.country = CASE WHEN f_country IS NULL THEN '' ELSE nullif(f_country, '') END
-    AND k.segment = CASE WHEN f_segment IS NULL THEN '' ELSE nullif(f_segment, '') END
-    AND k.acquisition_source = CASE WHEN f_source IS NULL THEN '' ELSE nullif(f_source, '') END
+    AND ltv_key_matches(k.kept, k.country, k.segment, k.acquisition_source, f_country, f_segment, f_source)
     AND k.cohort_idx >= ltv_month_bound(whole_from) / ltv_cohort_rows.months
     AND k.cohort_idx < ltv_month_bound(whole_to) / ltv_cohort_rows.months
     AND k.period_idx <= through

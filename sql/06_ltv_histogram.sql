@@ -1,6 +1,7 @@
 -- The LTV histogram: how many customers (and how much LTV) fall into each
 -- logarithmic LTV bucket (ltv_bucket, in the baseline migration), by the
--- attributes pipes filter on. An exact median or top-10% share then needs the
+-- attributes pipes filter on (every combination of them: ltv_attribute_keys).
+-- An exact median or top-10% share then needs the
 -- histogram (to find the bucket that holds the wanted rank) plus one index
 -- range scan of that bucket's few thousand customers, instead of sorting every
 -- customer. Kept per batch, like customer_cube.
@@ -20,7 +21,6 @@ RETURNS numeric
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
-    unfiltered boolean := f_country IS NULL AND f_segment IS NULL AND f_source IS NULL;
     b integer;
     before bigint;
     v numeric;
@@ -32,10 +32,7 @@ BEGIN
     FROM (SELECT h.bucket, sum(h.customers) AS customers,
                  sum(sum(h.customers)) OVER (ORDER BY h.bucket) AS cum
           FROM ltv_histogram h
-          WHERE h.grain = CASE WHEN unfiltered THEN 1 ELSE 0 END
-            AND (f_country IS NULL OR (f_country <> '' AND h.country = f_country))
-            AND (f_segment IS NULL OR (f_segment <> '' AND h.segment = f_segment))
-            AND (f_source IS NULL OR (f_source <> '' AND h.acquisition_source = f_source))
+          WHERE ltv_key_matches(h.kept, h.country, h.segment, h.acquisition_source, f_country, f_segment, f_source)
           GROUP BY h.bucket) x
     WHERE x.cum >= k
     ORDER BY x.bucket
@@ -64,7 +61,6 @@ RETURNS numeric
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
-    unfiltered boolean := f_country IS NULL AND f_segment IS NULL AND f_source IS NULL;
     b integer;
     above bigint;
     above_sum numeric;
@@ -78,10 +74,7 @@ BEGIN
                  sum(sum(h.customers)) OVER (ORDER BY h.bucket DESC) AS cum,
                  sum(sum(h.ltv)) OVER (ORDER BY h.bucket DESC) AS cum_ltv
           FROM ltv_histogram h
-          WHERE h.grain = CASE WHEN unfiltered THEN 1 ELSE 0 END
-            AND (f_country IS NULL OR (f_country <> '' AND h.country = f_country))
-            AND (f_segment IS NULL OR (f_segment <> '' AND h.segment = f_segment))
-            AND (f_source IS NULL OR (f_source <> '' AND h.acquisition_source = f_source))
+          WHERE ltv_key_matches(h.kept, h.country, h.segment, h.acquisition_source, f_country, f_segment, f_source)
           GROUP BY h.bucket) x
     WHERE x.cum >= m
     ORDER BY x.bucket DESC
@@ -115,7 +108,6 @@ AS $$
 DECLARE
     k1 bigint := (n + 1) / 2;
     k2 bigint := (n + 2) / 2;
-    unfiltered boolean := f_country IS NULL AND f_segment IS NULL AND f_source IS NULL;
     b integer;
     before bigint;
     in_bucket bigint;
@@ -128,10 +120,7 @@ BEGIN
     FROM (SELECT h.bucket, sum(h.customers) AS customers,
                  sum(sum(h.customers)) OVER (ORDER BY h.bucket) AS cum
           FROM ltv_histogram h
-          WHERE h.grain = CASE WHEN unfiltered THEN 1 ELSE 0 END
-            AND (f_country IS NULL OR (f_country <> '' AND h.country = f_country))
-            AND (f_segment IS NULL OR (f_segment <> '' AND h.segment = f_segment))
-            AND (f_source IS NULL OR (f_source <> '' AND h.acquisition_source = f_source))
+          WHERE ltv_key_matches(h.kept, h.country, h.segment, h.acquisition_source, f_country, f_segment, f_source)
           GROUP BY h.bucket) x
     WHERE x.cum >= k1
     ORDER BY x.bucket
@@ -167,18 +156,16 @@ CREATE OR REPLACE FUNCTION ltv_histogram_apply(old customer_summary[], new custo
 LANGUAGE sql
 AS $$
   INSERT INTO ltv_histogram AS h
-  SELECT g.grain, CASE g.grain WHEN 0 THEN x.country ELSE '' END,
-         CASE g.grain WHEN 0 THEN x.segment ELSE '' END,
-         CASE g.grain WHEN 0 THEN x.acquisition_source ELSE '' END,
+  SELECT g.kept, g.country, g.segment, g.acquisition_source,
          x.bucket, sum(x.customers), sum(x.customers * x.v)
   FROM (SELECT y.*, ltv_bucket(y.v) AS bucket
         FROM (SELECT d.*, n.gross - n.refunded AS v FROM unnest(new) n, ltv_cube_rows(1, n) d
               UNION ALL SELECT d.*, o.gross - o.refunded FROM unnest(old) o, ltv_cube_rows(-1, o) d) y
-        OFFSET 0) x
-  CROSS JOIN (VALUES (0::smallint), (1::smallint)) g(grain)
+        OFFSET 0) x,
+       ltv_attribute_keys(x.country, x.segment, x.acquisition_source) g
   GROUP BY 1, 2, 3, 4, 5
   HAVING sum(x.customers) <> 0 OR sum(x.customers * x.v) <> 0
   ORDER BY 1, 2, 3, 4, 5
-  ON CONFLICT (grain, country, segment, acquisition_source, bucket) DO UPDATE SET
+  ON CONFLICT (kept, country, segment, acquisition_source, bucket) DO UPDATE SET
       customers = h.customers + EXCLUDED.customers, ltv = h.ltv + EXCLUDED.ltv
 $$;

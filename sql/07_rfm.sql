@@ -27,32 +27,21 @@ DROP TRIGGER IF EXISTS customer_summary_rfm_update ON customer_summary;
 DROP FUNCTION IF EXISTS ltv_rfm_apply();
 -- Signatures before the marginals were kept by attribute (migration 0003).
 DROP FUNCTION IF EXISTS ltv_rfm_monetary_at(bigint[]), ltv_rfm_cuts(), ltv_rfm_current(date);
+-- Before the RFM tables were kept under every combination of attributes (migration 0007).
+DROP FUNCTION IF EXISTS ltv_rfm_segments_current(date, bigint);
+DROP FUNCTION IF EXISTS ltv_rfm_key_matches(smallint, text, text, text, text, text, text);
 
--- The marginals' keys of a purchaser's profile: grain 1 (everyone, attributes
--- '') and grain 0 (its attributes, '' for none; transaction-only customers
--- have all three ''), as ltv_histogram keeps them.
+-- The RFM tables' keys of a purchaser's profile: every combination of kept
+-- attributes (ltv_attribute_keys; transaction-only customers have all three
+-- ''), as ltv_histogram keeps them.
 CREATE OR REPLACE FUNCTION ltv_rfm_keys(s customer_summary)
-RETURNS TABLE (grain smallint, country text, segment text, acquisition_source text)
+RETURNS TABLE (kept smallint, country text, segment text, acquisition_source text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-  SELECT g.grain,
-         CASE WHEN g.grain = 1 OR s.registration_date IS NULL THEN '' ELSE coalesce(s.country, '') END,
-         CASE WHEN g.grain = 1 OR s.registration_date IS NULL THEN '' ELSE coalesce(s.segment, '') END,
-         CASE WHEN g.grain = 1 OR s.registration_date IS NULL THEN '' ELSE coalesce(s.acquisition_source, '') END
-  FROM (VALUES (0::smallint), (1::smallint)) g(grain)
-$$;
-
--- True when a marginals row (grain, country, segment, acquisition_source)
--- counts for the attribute filters (null: no filter; '' matches nobody, as
--- in the general path, where no stored attribute is blank).
-CREATE OR REPLACE FUNCTION ltv_rfm_key_matches(grain smallint, country text, segment text, acquisition_source text,
-                                               f_country text, f_segment text, f_source text) RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-  SELECT CASE WHEN f_country IS NULL AND f_segment IS NULL AND f_source IS NULL THEN grain = 1
-              ELSE grain = 0 AND (f_country IS NULL OR country = nullif(f_country, ''))
-                   AND (f_segment IS NULL OR segment = nullif(f_segment, ''))
-                   AND (f_source IS NULL OR acquisition_source = nullif(f_source, '')) END
+  SELECT k.kept, k.country, k.segment, k.acquisition_source
+  FROM ltv_attribute_keys(CASE WHEN s.registration_date IS NULL THEN '' ELSE coalesce(s.country, '') END,
+                          CASE WHEN s.registration_date IS NULL THEN '' ELSE coalesce(s.segment, '') END,
+                          CASE WHEN s.registration_date IS NULL THEN '' ELSE coalesce(s.acquisition_source, '') END) k
 $$;
 
 -- True when a profile passes the attribute filters (null: no filter).
@@ -159,8 +148,8 @@ BEGIN
             SELECT m.bucket, m.customers, sum(m.customers) OVER (ORDER BY m.bucket) AS cum
             FROM (SELECT m.bucket, sum(m.customers) AS customers
                   FROM rfm_monetary m
-                  WHERE ltv_rfm_key_matches(m.grain, m.country, m.segment, m.acquisition_source,
-                                            f_country, f_segment, f_source)
+                  WHERE ltv_key_matches(m.kept, m.country, m.segment, m.acquisition_source,
+                                        f_country, f_segment, f_source)
                   GROUP BY m.bucket) m
         )
         SELECT t.k, b.bucket, b.before
@@ -196,16 +185,16 @@ LANGUAGE plpgsql STABLE
 AS $$
 BEGIN
     SELECT coalesce(sum(c.customers), 0) INTO n FROM rfm_purchases c
-    WHERE ltv_rfm_key_matches(c.grain, c.country, c.segment, c.acquisition_source, f_country, f_segment, f_source);
+    WHERE ltv_key_matches(c.kept, c.country, c.segment, c.acquisition_source, f_country, f_segment, f_source);
     IF n = 0 THEN
         RETURN;
     END IF;
     WITH d AS MATERIALIZED (
         SELECT c.last_day AS v, sum(c.customers) OVER (ORDER BY c.last_day) AS cum FROM rfm_days c
-        WHERE ltv_rfm_key_matches(c.grain, c.country, c.segment, c.acquisition_source, f_country, f_segment, f_source)
+        WHERE ltv_key_matches(c.kept, c.country, c.segment, c.acquisition_source, f_country, f_segment, f_source)
     ), f AS MATERIALIZED (
         SELECT c.purchases AS v, sum(c.customers) OVER (ORDER BY c.purchases) AS cum FROM rfm_purchases c
-        WHERE ltv_rfm_key_matches(c.grain, c.country, c.segment, c.acquisition_source, f_country, f_segment, f_source)
+        WHERE ltv_key_matches(c.kept, c.country, c.segment, c.acquisition_source, f_country, f_segment, f_source)
     )
     SELECT array_agg((SELECT min(d.v) FROM d WHERE d.cum >= (j * n + 4) / 5) ORDER BY j),
            array_agg((SELECT min(f.v) FROM f WHERE f.cum >= (j * n + 4) / 5) ORDER BY j)
@@ -262,11 +251,14 @@ AS $$
     AND ltv_profile_matches(s, f_country, f_segment, f_source)
 $$;
 
--- Per segment, for the default window when the profile answers as_of
--- (nothing otherwise): customers and the sums of recency_days, frequency and
--- monetary, from rfm_cube. min_frequency (null: none) drops customers after
--- scoring, as the pipe's output filter does.
-CREATE OR REPLACE FUNCTION ltv_rfm_segments_current(as_of date, min_frequency bigint)
+-- Per segment, for the default window when the RFM tables answer as_of and
+-- the attribute filters (ltv_rfm_tables_answer; nothing otherwise): customers
+-- and the sums of recency_days, frequency and monetary, from the rfm_cube
+-- rows of the filters' key scored against their cuts (a segment depends on
+-- r and f only). min_frequency (null: none) drops customers after scoring,
+-- as the pipe's output filter does.
+CREATE OR REPLACE FUNCTION ltv_rfm_segments_current(as_of date, min_frequency bigint, f_country text,
+                                                    f_segment text, f_source text)
 RETURNS TABLE (rfm_segment text, customers bigint, recency_sum numeric, frequency_sum numeric,
                monetary_sum numeric)
 LANGUAGE sql STABLE
@@ -276,8 +268,9 @@ AS $$
   FROM (SELECT ltv_rfm_r(c.last_day, k.day_cut) AS r, ltv_rfm_f(c.purchases, k.frequency_cut) AS f,
                sum(c.customers) AS customers, sum(c.customers * (as_of - c.last_day)) AS recency_sum,
                sum(c.customers * c.purchases) AS frequency_sum, sum(c.monetary) AS monetary_sum
-        FROM ltv_rfm_cuts(NULL, NULL, NULL) k CROSS JOIN rfm_cube c
-        WHERE ltv_summary_answers(as_of) AND c.customers <> 0
+        FROM ltv_rfm_cuts(f_country, f_segment, f_source) k CROSS JOIN rfm_cube c
+        WHERE ltv_rfm_tables_answer(as_of, f_country, f_segment, f_source) AND c.customers <> 0
+          AND ltv_key_matches(c.kept, c.country, c.segment, c.acquisition_source, f_country, f_segment, f_source)
           AND (min_frequency IS NULL OR c.purchases >= min_frequency)
         GROUP BY 1, 2) g
   GROUP BY 1
@@ -326,8 +319,8 @@ AS $$
   FROM ranked
 $$;
 
--- A batch's profiles before and after -> rfm_cube, and rfm_monetary and the
--- two marginals rfm_days and rfm_purchases at both grains (ltv_rfm_keys).
+-- A batch's profiles before and after -> rfm_cube, rfm_monetary and the two
+-- marginals rfm_days and rfm_purchases, under every key (ltv_rfm_keys).
 -- Purchasers only; key order.
 CREATE OR REPLACE FUNCTION ltv_rfm_apply(old customer_summary[], new customer_summary[]) RETURNS void
 LANGUAGE sql
@@ -341,27 +334,27 @@ AS $$
            (x.s).gross - (x.s).refunded AS net, ltv_bucket((x.s).gross - (x.s).refunded) AS bucket, k.*
     FROM src x, ltv_rfm_keys(x.s) k
   ), cube AS (
-    INSERT INTO rfm_cube AS c
-    SELECT last_day, purchases, sum(sign), sum(sign * net) FROM keyed WHERE grain = 1
-    GROUP BY 1, 2 HAVING sum(sign) <> 0 OR sum(sign * net) <> 0 ORDER BY 1, 2
-    ON CONFLICT (last_day, purchases) DO UPDATE SET
+    INSERT INTO rfm_cube AS c (last_day, purchases, customers, monetary, kept, country, segment, acquisition_source)
+    SELECT last_day, purchases, sum(sign), sum(sign * net), kept, country, segment, acquisition_source FROM keyed
+    GROUP BY 1, 2, 5, 6, 7, 8 HAVING sum(sign) <> 0 OR sum(sign * net) <> 0 ORDER BY 5, 6, 7, 8, 1, 2
+    ON CONFLICT (kept, country, segment, acquisition_source, last_day, purchases) DO UPDATE SET
         customers = c.customers + EXCLUDED.customers, monetary = c.monetary + EXCLUDED.monetary
   ), days AS (
-    INSERT INTO rfm_days AS d (last_day, customers, grain, country, segment, acquisition_source)
-    SELECT last_day, sum(sign), grain, country, segment, acquisition_source FROM keyed
+    INSERT INTO rfm_days AS d (last_day, customers, kept, country, segment, acquisition_source)
+    SELECT last_day, sum(sign), kept, country, segment, acquisition_source FROM keyed
     GROUP BY 1, 3, 4, 5, 6 HAVING sum(sign) <> 0 ORDER BY 3, 4, 5, 6, 1
-    ON CONFLICT (grain, country, segment, acquisition_source, last_day)
+    ON CONFLICT (kept, country, segment, acquisition_source, last_day)
     DO UPDATE SET customers = d.customers + EXCLUDED.customers
   ), purchases AS (
-    INSERT INTO rfm_purchases AS p (purchases, customers, grain, country, segment, acquisition_source)
-    SELECT purchases, sum(sign), grain, country, segment, acquisition_source FROM keyed
+    INSERT INTO rfm_purchases AS p (purchases, customers, kept, country, segment, acquisition_source)
+    SELECT purchases, sum(sign), kept, country, segment, acquisition_source FROM keyed
     GROUP BY 1, 3, 4, 5, 6 HAVING sum(sign) <> 0 ORDER BY 3, 4, 5, 6, 1
-    ON CONFLICT (grain, country, segment, acquisition_source, purchases)
+    ON CONFLICT (kept, country, segment, acquisition_source, purchases)
     DO UPDATE SET customers = p.customers + EXCLUDED.customers
   )
-  INSERT INTO rfm_monetary AS m (bucket, customers, grain, country, segment, acquisition_source)
-  SELECT bucket, sum(sign), grain, country, segment, acquisition_source FROM keyed
+  INSERT INTO rfm_monetary AS m (bucket, customers, kept, country, segment, acquisition_source)
+  SELECT bucket, sum(sign), kept, country, segment, acquisition_source FROM keyed
   GROUP BY 1, 3, 4, 5, 6 HAVING sum(sign) <> 0 ORDER BY 3, 4, 5, 6, 1
-  ON CONFLICT (grain, country, segment, acquisition_source, bucket)
+  ON CONFLICT (kept, country, segment, acquisition_source, bucket)
   DO UPDATE SET customers = m.customers + EXCLUDED.customers
 $$;

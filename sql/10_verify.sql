@@ -123,45 +123,41 @@ WITH every_attribute AS (
           SELECT f.* FROM customer_summary s, ltv_first_buyer_rows(1, s) f) x
     GROUP BY 1, 2, 3, 4, 5, 6, 7
 )
-SELECT e.months, e.basis, g.kept, e.cohort_idx,
-       CASE WHEN g.kept & 1 <> 0 THEN e.country ELSE '' END AS country,
-       CASE WHEN g.kept & 2 <> 0 THEN e.segment ELSE '' END AS segment,
-       CASE WHEN g.kept & 4 <> 0 THEN e.acquisition_source ELSE '' END AS acquisition_source,
+SELECT e.months, e.basis, g.kept, e.cohort_idx, g.country, g.segment, g.acquisition_source,
        e.period_idx, sum(e.active) AS active, sum(e.purchases) AS purchases, sum(e.gross) AS gross,
        sum(e.refunded) AS refunded, sum(e.first_buyers) AS first_buyers
-FROM every_attribute e CROSS JOIN ltv_kept_masks() g(kept)
+FROM every_attribute e, ltv_attribute_keys(e.country, e.segment, e.acquisition_source) g
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 
 CREATE VIEW ltv_expected_ltv_histogram AS
-SELECT g.grain, CASE g.grain WHEN 0 THEN d.country ELSE '' END AS country,
-       CASE g.grain WHEN 0 THEN d.segment ELSE '' END AS segment,
-       CASE g.grain WHEN 0 THEN d.acquisition_source ELSE '' END AS acquisition_source,
+SELECT g.kept, g.country, g.segment, g.acquisition_source,
        ltv_bucket(s.gross - s.refunded) AS bucket, count(*) AS customers, sum(s.gross - s.refunded) AS ltv
-FROM customer_summary s, ltv_cube_rows(1, s) d CROSS JOIN (VALUES (0::smallint), (1::smallint)) g(grain)
+FROM customer_summary s, ltv_cube_rows(1, s) d, ltv_attribute_keys(d.country, d.segment, d.acquisition_source) g
 GROUP BY 1, 2, 3, 4, 5;
 
+-- The RFM tables under every combination of kept attributes (sql/07_rfm.sql,
+-- ltv_rfm_keys), in the tables' column order (migrations 0003 and 0007
+-- appended the keys).
 CREATE VIEW ltv_expected_rfm_cube AS
-SELECT ltv_utc_day(last_purchase_at) AS last_day, purchases, count(*) AS customers,
-       sum(gross - refunded) AS monetary
-FROM customer_summary WHERE purchases > 0
-GROUP BY 1, 2;
+SELECT ltv_utc_day(s.last_purchase_at) AS last_day, s.purchases, count(*) AS customers,
+       sum(s.gross - s.refunded) AS monetary, k.kept, k.country, k.segment, k.acquisition_source
+FROM customer_summary s, ltv_rfm_keys(s) k WHERE s.purchases > 0
+GROUP BY 1, 2, 5, 6, 7, 8;
 
--- The marginals at both grains (sql/07_rfm.sql, ltv_rfm_keys), in the
--- tables' column order (migration 0003 appended the grain and attributes).
 CREATE VIEW ltv_expected_rfm_monetary AS
-SELECT ltv_bucket(s.gross - s.refunded) AS bucket, count(*) AS customers, k.grain, k.country, k.segment,
+SELECT ltv_bucket(s.gross - s.refunded) AS bucket, count(*) AS customers, k.kept, k.country, k.segment,
        k.acquisition_source
 FROM customer_summary s, ltv_rfm_keys(s) k WHERE s.purchases > 0
 GROUP BY 1, 3, 4, 5, 6;
 
 CREATE VIEW ltv_expected_rfm_days AS
-SELECT ltv_utc_day(s.last_purchase_at) AS last_day, count(*) AS customers, k.grain, k.country, k.segment,
+SELECT ltv_utc_day(s.last_purchase_at) AS last_day, count(*) AS customers, k.kept, k.country, k.segment,
        k.acquisition_source
 FROM customer_summary s, ltv_rfm_keys(s) k WHERE s.purchases > 0
 GROUP BY 1, 3, 4, 5, 6;
 
 CREATE VIEW ltv_expected_rfm_purchases AS
-SELECT s.purchases, count(*) AS customers, k.grain, k.country, k.segment, k.acquisition_source
+SELECT s.purchases, count(*) AS customers, k.kept, k.country, k.segment, k.acquisition_source
 FROM customer_summary s, ltv_rfm_keys(s) k WHERE s.purchases > 0
 GROUP BY 1, 3, 4, 5, 6;
 

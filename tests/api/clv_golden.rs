@@ -305,7 +305,12 @@ async fn historical_clv_ties_that_ltv_does_not_have_are_ordered_by_customer_id()
     let page = |params: &'static str| {
         let app = &app;
         async move {
-            let rows = pipe(app, "customer_ltv", &format!("{AS_OF}&margin=0.0001&order_by=historical_clv&{params}")).await;
+            let rows = pipe(
+                app,
+                "customer_ltv",
+                &format!("{AS_OF}&margin=0.0001&order_by=historical_clv&{params}"),
+            )
+            .await;
             column(&rows, "customer_id")
         }
     };
@@ -314,7 +319,10 @@ async fn historical_clv_ties_that_ltv_does_not_have_are_ordered_by_customer_id()
     assert_eq!(page("limit=2&offset=2").await, ["c02", "c04"]);
     // Ascending: the four 0.00s, then the first of the 0.01s by id (c01, ltv 90),
     // not c06 (ltv 60), which is fifth by ltv.
-    assert_eq!(page("order_dir=asc&limit=5").await, ["c03", "c07", "c08", "c09", "c01"]);
+    assert_eq!(
+        page("order_dir=asc&limit=5").await,
+        ["c03", "c07", "c08", "c09", "c01"]
+    );
 }
 
 #[tokio::test]

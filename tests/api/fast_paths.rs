@@ -232,18 +232,31 @@ async fn customer_ltv_pages_off_the_sort_indexes_equal_the_pages_of_every_custom
     assert!(status.is_success(), "{body}");
 
     let orders = [
-        "ltv", "historical_clv", "gross_revenue", "total_orders", "avg_order_value",
-        "refunded_amount", "first_purchase_date", "last_purchase_date", "tenure_days",
-        "days_since_last_purchase", "registration_date", "customer_id",
+        "ltv",
+        "historical_clv",
+        "gross_revenue",
+        "total_orders",
+        "avg_order_value",
+        "refunded_amount",
+        "first_purchase_date",
+        "last_purchase_date",
+        "tenure_days",
+        "days_since_last_purchase",
+        "registration_date",
+        "customer_id",
     ];
     let mut queries = Vec::new();
     for order in orders {
         for dir in ["desc", "asc"] {
             queries.push(format!("order_by={order}&order_dir={dir}&limit=40"));
-            queries.push(format!("order_by={order}&order_dir={dir}&limit=15&offset=250"));
+            queries.push(format!(
+                "order_by={order}&order_dir={dir}&limit=15&offset=250"
+            ));
         }
         queries.push(format!("order_by={order}&country=US&segment=vip&limit=20"));
-        queries.push(format!("order_by={order}&margin=0.003&min_ltv=100&is_active=1&limit=10"));
+        queries.push(format!(
+            "order_by={order}&margin=0.003&min_ltv=100&is_active=1&limit=10"
+        ));
     }
     let mut fast = Vec::new();
     for q in &queries {
@@ -252,10 +265,16 @@ async fn customer_ltv_pages_off_the_sort_indexes_equal_the_pages_of_every_custom
     // The profile really answered: skew one customer's orders and the
     // total_orders page moves.
     let skew = |d: i64| {
-        sqlx::query("UPDATE customer_summary SET purchases = purchases + $1 WHERE customer_id = 'c7'").bind(d)
+        sqlx::query(
+            "UPDATE customer_summary SET purchases = purchases + $1 WHERE customer_id = 'c7'",
+        )
+        .bind(d)
     };
     skew(1_000).execute(&app.pool).await.unwrap();
-    assert_eq!(data(&app, "customer_ltv", "order_by=total_orders&limit=1").await[0]["customer_id"], "c7");
+    assert_eq!(
+        data(&app, "customer_ltv", "order_by=total_orders&limit=1").await[0]["customer_id"],
+        "c7"
+    );
     skew(-1_000).execute(&app.pool).await.unwrap();
 
     // A registration after today makes the profile step aside: every
@@ -272,7 +291,9 @@ async fn customer_ltv_pages_off_the_sort_indexes_equal_the_pages_of_every_custom
         let general = data(&app, "customer_ltv", q).await;
         assert_eq!(fast, &general, "customer_ltv?{q}");
     }
-    assert!(fast.iter().all(|rows| rows.as_array().is_some_and(|r| !r.is_empty())));
+    assert!(fast
+        .iter()
+        .all(|rows| rows.as_array().is_some_and(|r| !r.is_empty())));
 }
 
 #[tokio::test]
@@ -394,24 +415,61 @@ async fn rfm_from_the_cuts_equals_rfm_from_ranking_every_customer() {
             assert!(!got.is_empty(), "{query}");
             assert_eq!(got, ranked, "customer_segmentation?{query}, round {round}");
         }
-        for query in [
-            "",
-            "min_frequency=2",
-            "segment_filter=Champions",
-            "min_monetary=50",
+        // The summary (from rfm_cube, or with min_monetary from the scored
+        // profiles) against the scores of ranking every customer.
+        for (query, filters, kept) in [
+            ("", "NULL, NULL, NULL", "TRUE"),
+            ("min_frequency=2", "NULL, NULL, NULL", "frequency >= 2"),
+            (
+                "segment_filter=Champions",
+                "NULL, NULL, NULL",
+                "rfm_segment = 'Champions'",
+            ),
+            ("min_monetary=50", "NULL, NULL, NULL", "monetary >= 50"),
+            ("country=US", "'US', NULL, NULL", "TRUE"),
+            (
+                "country=DE&segment=vip&min_frequency=2",
+                "'DE', 'vip', NULL",
+                "frequency >= 2",
+            ),
+            (
+                "acquisition_source=ads&min_monetary=20",
+                "NULL, NULL, 'ads'",
+                "monetary >= 20",
+            ),
+            (everyone, "NULL, NULL, NULL", "TRUE"),
         ] {
             let fast = data(&app, "customer_segmentation_summary", query).await;
-            let general = data(
-                &app,
-                "customer_segmentation_summary",
-                &format!("{query}&{everyone}"),
-            )
-            .await;
+            let mut got: Vec<(String, i64, f64, f64)> = fast
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    let f = |k: &str| r[k].as_f64().unwrap();
+                    let segment = r["rfm_segment"].as_str().unwrap().to_string();
+                    (
+                        segment,
+                        r["customers"].as_i64().unwrap(),
+                        f("total_monetary"),
+                        f("avg_recency_days"),
+                    )
+                })
+                .collect();
+            got.sort_by(|a, b| a.0.cmp(&b.0));
+            let ranked: Vec<(String, i64, f64, f64)> = sqlx::query_as(&format!(
+                "SELECT rfm_segment, count(*)::int8, round(sum(monetary), 2)::float8,
+                        round(avg(recency_days), 4)::float8
+                 FROM ltv_rfm_scores(ltv_today(), NULL, NULL, {filters}) WHERE {kept}
+                 GROUP BY 1 ORDER BY 1"
+            ))
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+            assert!(!got.is_empty(), "{query}");
             assert_eq!(
-                fast, general,
+                got, ranked,
                 "customer_segmentation_summary?{query}, round {round}"
             );
-            assert!(fast.as_array().is_some_and(|rows| !rows.is_empty()));
         }
     }
     // Scores use every dimension's full range on this data.
@@ -430,13 +488,19 @@ async fn rfm_from_the_cuts_equals_rfm_from_ranking_every_customer() {
     // And the default calls really read the RFM tables: skew them and the
     // answers move.
     let unskewed = data(&app, "customer_segmentation", "limit=10000").await;
+    let summaries = ["", "country=US", "segment=vip&acquisition_source=ads"];
+    let mut unskewed_summaries = Vec::new();
+    for q in summaries {
+        unskewed_summaries.push(data(&app, "customer_segmentation_summary", q).await);
+    }
     sqlx::query("UPDATE rfm_cube SET customers = customers + 50 WHERE purchases = 1")
         .execute(&app.pool)
         .await
         .unwrap();
-    let skewed = data(&app, "customer_segmentation_summary", "").await;
-    let general = data(&app, "customer_segmentation_summary", everyone).await;
-    assert_ne!(skewed, general, "the summary did not read rfm_cube");
+    for (q, unskewed) in summaries.iter().zip(&unskewed_summaries) {
+        let skewed = data(&app, "customer_segmentation_summary", q).await;
+        assert_ne!(&skewed, unskewed, "the summary?{q} did not read rfm_cube");
+    }
     sqlx::query("UPDATE rfm_monetary SET customers = customers + 50 WHERE bucket = (SELECT min(bucket) FROM rfm_monetary WHERE customers > 0)")
         .execute(&app.pool)
         .await
@@ -448,8 +512,8 @@ async fn rfm_from_the_cuts_equals_rfm_from_ranking_every_customer() {
         "UPDATE rfm_monetary SET customers = customers - 50 WHERE bucket = (SELECT min(bucket) FROM rfm_monetary WHERE customers > 0)",
         // Everybody with 2 purchases counted with 1 instead (n unchanged).
         "UPDATE rfm_purchases p SET customers = p.customers + CASE p.purchases WHEN 1 THEN t.n ELSE -t.n END
-         FROM (SELECT customers AS n FROM rfm_purchases WHERE purchases = 2 AND grain = 1) t
-         WHERE p.purchases IN (1, 2) AND p.grain = 1",
+         FROM (SELECT customers AS n FROM rfm_purchases WHERE purchases = 2 AND kept = 0) t
+         WHERE p.purchases IN (1, 2) AND p.kept = 0",
     ] {
         sqlx::query(skew).execute(&app.pool).await.unwrap();
     }

@@ -301,7 +301,8 @@ async fn the_cli_prints_each_table_and_fails_on_a_difference() {
     );
     assert!(stdout.contains("every derived table equals"), "{stdout}");
 
-    // One customer: one row at each grain (everyone, and its attributes).
+    // One customer: one row under each of the 8 combinations of kept
+    // attributes, each differing as stored and as recomputed.
     sqlx::query("UPDATE rfm_days SET customers = customers + 5")
         .execute(&app.pool)
         .await
@@ -310,7 +311,7 @@ async fn the_cli_prints_each_table_and_fails_on_a_difference() {
     let stdout = String::from_utf8_lossy(&drifted.stdout);
     assert_eq!(drifted.status.code(), Some(1), "{stdout}");
     assert!(
-        stdout.contains("rfm_days:") && stdout.contains("4 differing row(s)"),
+        stdout.contains("rfm_days:") && stdout.contains("16 differing row(s)"),
         "{stdout}"
     );
     assert!(stdout.contains("stored, not recomputed"), "{stdout}");
