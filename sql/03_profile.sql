@@ -181,7 +181,10 @@ BEGIN
         || CASE WHEN by_key_desc = k.descending_index THEN ' NULLS LAST' ELSE ' NULLS FIRST' END);
     q := format('(%s AND %s IS NOT NULL ORDER BY %s LIMIT $11)', matching, k.key, key_order);
     IF k.nullable THEN
-        q := q || format(' UNION ALL (%s AND %s IS NULL ORDER BY c.customer_id LIMIT $11)', matching, k.key);
+        -- Ordered by the key too, so the plan is the index's null tail
+        -- (already in customer_id order), not a walk of the primary key.
+        q := q || format(' UNION ALL (%s AND %s IS NULL ORDER BY %s, c.customer_id LIMIT $11)',
+                         matching, k.key, k.key);
     END IF;
     IF sort = 'historical_clv' AND margin <> 1 THEN
         -- The n-th by ltv sets the bar; everyone at or past it within the

@@ -30,6 +30,9 @@ DROP FUNCTION IF EXISTS ltv_rfm_monetary_at(bigint[]), ltv_rfm_cuts(), ltv_rfm_c
 -- Before the RFM tables were kept under every combination of attributes (migration 0007).
 DROP FUNCTION IF EXISTS ltv_rfm_segments_current(date, bigint);
 DROP FUNCTION IF EXISTS ltv_rfm_key_matches(smallint, text, text, text, text, text, text);
+-- Its result column grain became kept; the verify views that read it are
+-- dropped with it and made again by sql/10_verify.sql.
+DROP FUNCTION IF EXISTS ltv_rfm_keys(customer_summary) CASCADE;
 
 -- The RFM tables' keys of a purchaser's profile: every combination of kept
 -- attributes (ltv_attribute_keys; transaction-only customers have all three
