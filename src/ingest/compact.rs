@@ -7,10 +7,11 @@
 //! 413 MB (7 MB when rewritten) and `customer_cube` 4,301 rows in 57 MB, and
 //! the pipes that sum them per request read every one of those pages
 //! (docs/PERFORMANCE.md, "Bloat after a bulk load"). Rewriting such a table
-//! (`VACUUM FULL`) takes milliseconds to seconds, so a bulk append does it
-//! for the tables that need it, after its commit.
+//! in its key's order (`CLUSTER … USING` its primary key) takes milliseconds
+//! to seconds, so a bulk append does it for the tables that need it, after
+//! its commit.
 //!
-//! `VACUUM FULL` locks the table exclusively while it runs. It never waits
+//! The rewrite locks the table exclusively while it runs. It never waits
 //! for a lock: a table another writer holds (a concurrent append) is skipped
 //! and left to the next append, so readers are never queued behind a long
 //! ingest transaction.
@@ -108,12 +109,17 @@ async fn rewrite(
     for (table, before) in bloated {
         let started = Instant::now();
         // The name comes from ROLLUP_TABLES (bloated_tables selects only those), never
-        // from a request.
-        match sqlx::query(&format!("VACUUM (FULL, ANALYZE) {table}"))
+        // from a request. Rewritten in key order: a filtered call reads a
+        // prefix of the key (the rows of its attributes), which then lies on
+        // a run of pages instead of one row on each of thousands.
+        match sqlx::query(&format!("CLUSTER {table} USING {table}_pkey"))
             .execute(&mut *conn)
             .await
         {
             Ok(_) => {
+                sqlx::query(&format!("ANALYZE {table}"))
+                    .execute(&mut *conn)
+                    .await?;
                 let after: i64 = sqlx::query_scalar("SELECT pg_relation_size($1::regclass)")
                     .bind(&table)
                     .fetch_one(&mut *conn)

@@ -392,6 +392,12 @@ async fn bloat_customer_cube(app: &TestApp) -> i64 {
     sqlx::query(
         "DO $$ BEGIN
            FOR i IN 1..6000 LOOP UPDATE customer_cube SET customers = customers; END LOOP;
+           -- The first row by key last in the heap: a rewrite that kept the
+           -- heap's order would leave the table out of key order.
+           UPDATE customer_cube SET customers = customers
+           WHERE (cohort_month, country, segment, acquisition_source) =
+                 (SELECT cohort_month, country, segment, acquisition_source FROM customer_cube
+                  ORDER BY cohort_month, country, segment, acquisition_source LIMIT 1);
          END $$",
     )
     .execute(&app.pool)
@@ -405,6 +411,47 @@ async fn cube_bytes(app: &TestApp) -> i64 {
         .fetch_one(&app.pool)
         .await
         .unwrap()
+}
+
+#[tokio::test]
+async fn a_compacted_rollup_table_is_rewritten_in_key_order() {
+    let app = TestApp::spawn().await;
+    let (status, body) = append(
+        &app,
+        "name=customers&mode=append",
+        "text/csv",
+        CUSTOMERS_CSV,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let in_key_order = || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT array_agg(k ORDER BY ctid)
+                    = array_agg(k ORDER BY cohort_month, country, segment, acquisition_source)
+             FROM (SELECT *, ctid, ROW(cohort_month, country, segment, acquisition_source)::text AS k
+                   FROM customer_cube) t",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+    bloat_customer_cube(&app).await;
+    assert!(
+        !in_key_order().await,
+        "the test needs a table out of key order"
+    );
+    let done = ltv_pipes::ingest::compact::rollups(&app.pool)
+        .await
+        .unwrap();
+    assert!(
+        done.rewritten.iter().any(|(t, _, _)| t == "customer_cube"),
+        "{done:?}"
+    );
+    // A filtered call's rows (a prefix of the key) now lie together.
+    assert!(
+        in_key_order().await,
+        "customer_cube was not rewritten in key order"
+    );
 }
 
 #[tokio::test]
