@@ -816,7 +816,12 @@ async fn ingest(server: &Server, client: &reqwest::Client) -> anyhow::Result<Val
         .fetch_one(&server.pool)
         .await?;
     let n = 200_000;
-    let (csv, _) = new_transactions(n, "bulk_", customers);
+    // Ids new to this run: a run on a kept cluster (BENCH_DATA_DIR) would
+    // otherwise send rows an earlier run stored, which are no-ops.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let (csv, _) = new_transactions(n, &format!("bulk_{run}_"), customers);
     let copy_rate = plain_copy(&server.pool, &csv, n, "INCLUDING DEFAULTS").await?;
     let indexed_copy_rate = plain_copy(&server.pool, &csv, n, "INCLUDING ALL").await?;
     let t = Instant::now();
@@ -834,7 +839,7 @@ async fn ingest(server: &Server, client: &reqwest::Client) -> anyhow::Result<Val
     resp.bytes().await?;
     let bulk_rate = n as f64 / t.elapsed().as_secs_f64();
 
-    let (_, lines) = new_transactions(100_000, "ev_", customers);
+    let (_, lines) = new_transactions(100_000, &format!("ev_{run}_"), customers);
     let url = format!("{}/v0/events?name=transactions", server.base);
     let t = Instant::now();
     for chunk in lines.chunks(10_000) {
@@ -848,7 +853,7 @@ async fn ingest(server: &Server, client: &reqwest::Client) -> anyhow::Result<Val
         resp.bytes().await?;
     }
     let events_rate = lines.len() as f64 / t.elapsed().as_secs_f64();
-    let (_, singles) = new_transactions(300, "one_", customers);
+    let (_, singles) = new_transactions(300, &format!("one_{run}_"), customers);
     let mut samples = Vec::new();
     for line in singles {
         let t = Instant::now();
