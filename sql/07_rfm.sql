@@ -329,12 +329,15 @@ CREATE OR REPLACE FUNCTION ltv_rfm_apply(old customer_summary[], new customer_su
 LANGUAGE sql
 AS $$
   WITH src AS MATERIALIZED (
-    SELECT 1 AS sign, n AS s FROM unnest(new) n WHERE n.purchases > 0
-    UNION ALL
-    SELECT -1, o FROM unnest(old) o WHERE o.purchases > 0
+    -- The day and the bucket (a numeric logarithm) once per profile, not
+    -- once per key.
+    SELECT x.sign, x.s, ltv_utc_day((x.s).last_purchase_at) AS last_day, (x.s).purchases,
+           (x.s).gross - (x.s).refunded AS net, ltv_bucket((x.s).gross - (x.s).refunded) AS bucket
+    FROM (SELECT 1 AS sign, n AS s FROM unnest(new) n WHERE n.purchases > 0
+          UNION ALL
+          SELECT -1, o FROM unnest(old) o WHERE o.purchases > 0) x
   ), keyed AS MATERIALIZED (
-    SELECT x.sign, ltv_utc_day((x.s).last_purchase_at) AS last_day, (x.s).purchases,
-           (x.s).gross - (x.s).refunded AS net, ltv_bucket((x.s).gross - (x.s).refunded) AS bucket, k.*
+    SELECT x.sign, x.last_day, x.purchases, x.net, x.bucket, k.*
     FROM src x, ltv_rfm_keys(x.s) k
   ), cube AS (
     INSERT INTO rfm_cube AS c (last_day, purchases, customers, monetary, kept, country, segment, acquisition_source)
