@@ -98,13 +98,15 @@ DROP FUNCTION IF EXISTS ltv_customers_outside(date, timestamptz, timestamptz, in
 -- (alias c), and whether the key runs against the column (tenure_days and
 -- days_since_last_purchase fall as the day they count from rises). Every key
 -- but historical_clv's has an index on customer_summary with the same
--- expression (migrations 0001, 0002, 0006), so the page of a current as_of
--- comes off it.
+-- expression (migrations 0001, 0002, 0006, 0008), ascending, and ltv one in
+-- each direction (`both_ways`), so the page of a current as_of comes off it.
+-- Its first signature named the last column descending_index.
+DROP FUNCTION IF EXISTS ltv_customer_sort_key(text);
 CREATE OR REPLACE FUNCTION ltv_customer_sort_key(sort text, OUT key text, OUT reversed boolean,
-                                                 OUT nullable boolean, OUT descending_index boolean)
+                                                 OUT nullable boolean, OUT both_ways boolean)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-  SELECT k.key, k.reversed, k.nullable, k.descending_index
+  SELECT k.key, k.reversed, k.nullable, k.both_ways
   FROM (VALUES
       ('ltv', 'round(c.gross - c.refunded, 2)', false, false, true),
       ('gross_revenue', 'round(c.gross, 2)', false, false, false),
@@ -117,7 +119,7 @@ AS $$
       ('days_since_last_purchase', '((c.last_purchase_at AT TIME ZONE ''UTC'')::date)', true, true, false),
       ('registration_date', 'c.registration_date', false, true, false),
       ('customer_id', 'c.customer_id', false, false, false)
-  ) k(sort, key, reversed, nullable, descending_index)
+  ) k(sort, key, reversed, nullable, both_ways)
   WHERE k.sort = ltv_customer_sort_key.sort
 $$;
 
@@ -174,11 +176,12 @@ BEGIN
            AND ($8::smallint IS NULL OR c.is_active = $8)
            AND ($9::numeric IS NULL OR c.gross - c.refunded >= $9)',
         CASE WHEN ltv_cube_answers(as_of) THEN 'ltv_profile($1)' ELSE 'ltv_customers_past($1)' END);
-    -- The direction the index runs in for this order; rows without a value
-    -- are read apart, so the nulls' place here is the index's.
+    -- The order an index runs in: forward (nulls last) or, descending on
+    -- an ascending index, backward (nulls first). Rows without a value are
+    -- read apart, so the nulls' place here is the index's.
     key_order := format('%s %s, c.customer_id', k.key,
-        CASE WHEN by_key_desc THEN 'DESC' ELSE 'ASC' END
-        || CASE WHEN by_key_desc = k.descending_index THEN ' NULLS LAST' ELSE ' NULLS FIRST' END);
+        CASE WHEN NOT by_key_desc THEN 'ASC NULLS LAST'
+             WHEN k.both_ways THEN 'DESC NULLS LAST' ELSE 'DESC NULLS FIRST' END);
     q := format('(%s AND %s IS NOT NULL ORDER BY %s LIMIT $11)', matching, k.key, key_order);
     IF k.nullable THEN
         -- Ordered by the key too, so the plan is the index's null tail
