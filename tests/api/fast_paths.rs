@@ -37,6 +37,23 @@ async fn data(app: &TestApp, pipe: &str, query: &str) -> Value {
     body["data"].clone()
 }
 
+/// The app (answer cache off: the tests skew tables behind the server's
+/// back) with `customers` random customers and `transactions` random
+/// transactions, a few of them for customers without a registration.
+async fn customers_with_transactions(seed: u64, customers: usize, transactions: usize) -> TestApp {
+    let app = TestApp::spawn_with(&[("LTV_CACHE__ENABLED", "false")]).await;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let rows: Vec<String> = (0..customers).map(|i| customer(&mut rng, i)).collect();
+    let (status, body) = app.post_events("customers", rows.join("\n")).await;
+    assert!(status.is_success(), "{body}");
+    let txs: Vec<String> = (0..transactions)
+        .map(|i| transaction(&mut rng, i, customers))
+        .collect();
+    let (status, body) = app.post_events("transactions", txs.join("\n")).await;
+    assert!(status.is_success(), "{body}");
+    app
+}
+
 #[tokio::test]
 async fn the_cubes_and_the_cohort_and_retention_pipes_stay_exact_through_upserts_and_refunds() {
     // The answer cache off: the tests skew tables behind the server's back.
@@ -166,17 +183,8 @@ async fn a_registration_after_today_is_no_member_of_todays_cohorts() {
 
 #[tokio::test]
 async fn the_overview_from_the_histogram_equals_the_overview_from_every_customer() {
-    // The answer cache off: the tests skew tables behind the server's back.
-    let app = TestApp::spawn_with(&[("LTV_CACHE__ENABLED", "false")]).await;
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let n = 400;
-    let customers: Vec<String> = (0..n).map(|i| customer(&mut rng, i)).collect();
-    let (status, body) = app.post_events("customers", customers.join("\n")).await;
-    assert!(status.is_success(), "{body}");
     // Wide amounts so the median and the top 10% fall inside busy buckets.
-    let txs: Vec<String> = (0..1_500).map(|i| transaction(&mut rng, i, n)).collect();
-    let (status, body) = app.post_events("transactions", txs.join("\n")).await;
-    assert!(status.is_success(), "{body}");
+    let app = customers_with_transactions(5, 400, 1_500).await;
 
     let queries = [
         "",
@@ -218,18 +226,9 @@ async fn the_overview_from_the_histogram_equals_the_overview_from_every_customer
 
 #[tokio::test]
 async fn customer_ltv_pages_off_the_sort_indexes_equal_the_pages_of_every_customer() {
-    // The answer cache off: the test skews the profile behind the server's back.
-    let app = TestApp::spawn_with(&[("LTV_CACHE__ENABLED", "false")]).await;
-    let mut rng = ChaCha8Rng::seed_from_u64(23);
-    let n = 300;
-    let customers: Vec<String> = (0..n).map(|i| customer(&mut rng, i)).collect();
-    let (status, body) = app.post_events("customers", customers.join("\n")).await;
-    assert!(status.is_success(), "{body}");
     // Few transactions: many customers without a purchase (null first/last
     // purchase and average order value), a few without a registration.
-    let txs: Vec<String> = (0..400).map(|i| transaction(&mut rng, i, n)).collect();
-    let (status, body) = app.post_events("transactions", txs.join("\n")).await;
-    assert!(status.is_success(), "{body}");
+    let app = customers_with_transactions(23, 300, 400).await;
 
     let orders = [
         "ltv",
