@@ -54,6 +54,19 @@ async fn customers_with_transactions(seed: u64, customers: usize, transactions: 
     app
 }
 
+/// Registers a customer 30 days from now: nobody's customer yet, so the
+/// profile and the cubes no longer answer today and every pipe computes.
+async fn register_after_today(app: &TestApp) {
+    let later = (chrono::Utc::now() + chrono::Duration::days(30)).format("%Y-%m-%d %H:%M:%S");
+    let (status, body) = app
+        .post_events(
+            "customers",
+            format!(r#"{{"customer_id":"later","registration_date":"{later}","country":"US"}}"#),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+}
+
 #[tokio::test]
 async fn the_cubes_and_the_cohort_and_retention_pipes_stay_exact_through_upserts_and_refunds() {
     // The answer cache off: the tests skew tables behind the server's back.
@@ -205,14 +218,7 @@ async fn the_overview_from_the_histogram_equals_the_overview_from_every_customer
 
     // A registration after today makes the cube step aside (the newcomer is
     // nobody's customer yet): the general computation over every customer.
-    let later = (chrono::Utc::now() + chrono::Duration::days(30)).format("%Y-%m-%d %H:%M:%S");
-    let (status, body) = app
-        .post_events(
-            "customers",
-            format!(r#"{{"customer_id":"later","registration_date":"{later}","country":"US"}}"#),
-        )
-        .await;
-    assert!(status.is_success(), "{body}");
+    register_after_today(&app).await;
     for (q, fast) in queries.iter().zip(&fast) {
         let general = data(&app, "ltv_overview", q).await;
         assert_eq!(fast, &general, "ltv_overview?{q}");
@@ -278,14 +284,7 @@ async fn customer_ltv_pages_off_the_sort_indexes_equal_the_pages_of_every_custom
 
     // A registration after today makes the profile step aside: every
     // customer's totals computed from the daily rollup, then sorted.
-    let later = (chrono::Utc::now() + chrono::Duration::days(30)).format("%Y-%m-%d %H:%M:%S");
-    let (status, body) = app
-        .post_events(
-            "customers",
-            format!(r#"{{"customer_id":"later","registration_date":"{later}","country":"US"}}"#),
-        )
-        .await;
-    assert!(status.is_success(), "{body}");
+    register_after_today(&app).await;
     for (q, fast) in queries.iter().zip(&fast) {
         let general = data(&app, "customer_ltv", q).await;
         assert_eq!(fast, &general, "customer_ltv?{q}");
