@@ -614,3 +614,23 @@ async fn generated_parameter_strings_never_produce_a_5xx() {
         }
     }
 }
+
+#[tokio::test]
+async fn pipes_are_planned_with_their_parameters_every_time() {
+    // From a prepared statement's sixth execution PostgreSQL may reuse a
+    // generic plan, made without the parameters' values: the branches that
+    // the CLV pipes skip by a test on a parameter would be planned as if they
+    // ran (ltv_forecast's default call at 1M: 10 ms, then 345-920 ms).
+    let dir = scratch_dir("pipes");
+    write_pipe(
+        &dir,
+        "plan_mode",
+        "NODE n\nSQL >\n    SELECT current_setting('plan_cache_mode') AS mode, {{ Int32(x, 1) }} AS x\n",
+    );
+    let app = TestApp::spawn_with(&[("LTV_PIPES__DIR", dir.to_str().unwrap())]).await;
+    for x in 0..8 {
+        let (status, body) = app.get(&format!("/v0/pipes/plan_mode.json?x={x}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"], json!([{"mode": "force_custom_plan", "x": x}]));
+    }
+}
