@@ -49,6 +49,12 @@ AS $$
      AND acquisition_source = CASE WHEN f_source IS NULL THEN '' ELSE nullif(f_source, '') END
 $$;
 
+-- An attribute as the cubes store it: '' when the customer sent none, and
+-- for a transaction-only customer (no registration, so no attributes yet).
+CREATE OR REPLACE FUNCTION ltv_cube_attribute(registration_date timestamptz, v text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT CASE WHEN registration_date IS NULL THEN '' ELSE coalesce(v, '') END $$;
+
 -- A profile row's cube key and contribution; no row when it is no member.
 CREATE OR REPLACE FUNCTION ltv_cube_rows(sign integer, s customer_summary)
 RETURNS TABLE (cohort_month date, country text, segment text, acquisition_source text,
@@ -58,9 +64,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
   SELECT CASE WHEN s.registration_date IS NULL THEN 'infinity'::date
               ELSE date_trunc('month', s.registration_date AT TIME ZONE 'UTC')::date END,
-         CASE WHEN s.registration_date IS NULL THEN '' ELSE coalesce(s.country, '') END,
-         CASE WHEN s.registration_date IS NULL THEN '' ELSE coalesce(s.segment, '') END,
-         CASE WHEN s.registration_date IS NULL THEN '' ELSE coalesce(s.acquisition_source, '') END,
+         ltv_cube_attribute(s.registration_date, s.country),
+         ltv_cube_attribute(s.registration_date, s.segment),
+         ltv_cube_attribute(s.registration_date, s.acquisition_source),
          sign::bigint, sign * (s.purchases > 0)::int::bigint,
          sign * (s.registration_date IS NOT NULL AND s.is_active = 1)::int::bigint,
          sign * s.purchases, sign * s.refunds, sign * s.gross, sign * s.refunded

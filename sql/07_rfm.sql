@@ -35,16 +35,16 @@ DROP FUNCTION IF EXISTS ltv_rfm_key_matches(smallint, text, text, text, text, te
 DROP FUNCTION IF EXISTS ltv_rfm_keys(customer_summary) CASCADE;
 
 -- The RFM tables' keys of a purchaser's profile: every combination of kept
--- attributes (ltv_attribute_keys; transaction-only customers have all three
--- ''), as ltv_histogram keeps them.
+-- attributes (ltv_attribute_keys) of the attributes the cubes file it under
+-- (ltv_cube_attribute), as ltv_histogram keeps them.
 CREATE OR REPLACE FUNCTION ltv_rfm_keys(s customer_summary)
 RETURNS TABLE (kept smallint, country text, segment text, acquisition_source text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
   SELECT k.kept, k.country, k.segment, k.acquisition_source
-  FROM ltv_attribute_keys(CASE WHEN s.registration_date IS NULL THEN '' ELSE coalesce(s.country, '') END,
-                          CASE WHEN s.registration_date IS NULL THEN '' ELSE coalesce(s.segment, '') END,
-                          CASE WHEN s.registration_date IS NULL THEN '' ELSE coalesce(s.acquisition_source, '') END) k
+  FROM ltv_attribute_keys(ltv_cube_attribute(s.registration_date, s.country),
+                          ltv_cube_attribute(s.registration_date, s.segment),
+                          ltv_cube_attribute(s.registration_date, s.acquisition_source)) k
 $$;
 
 -- True when a profile passes the attribute filters (null: no filter).

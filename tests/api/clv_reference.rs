@@ -538,7 +538,8 @@ fn ltv_population() -> String {
     )
 }
 
-const LTV_ORDER: &[&str] = &[
+/// customer_ltv's order_by values, as the pipe allows them.
+pub const LTV_ORDER: &[&str] = &[
     "ltv",
     "historical_clv",
     "gross_revenue",

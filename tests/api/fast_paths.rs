@@ -6,6 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
+use crate::clv_reference::LTV_ORDER;
 use crate::helpers::{assert_derived_exact, TestApp};
 
 fn customer(rng: &mut ChaCha8Rng, id: usize) -> String {
@@ -236,22 +237,8 @@ async fn customer_ltv_pages_off_the_sort_indexes_equal_the_pages_of_every_custom
     // purchase and average order value), a few without a registration.
     let app = customers_with_transactions(23, 300, 400).await;
 
-    let orders = [
-        "ltv",
-        "historical_clv",
-        "gross_revenue",
-        "total_orders",
-        "avg_order_value",
-        "refunded_amount",
-        "first_purchase_date",
-        "last_purchase_date",
-        "tenure_days",
-        "days_since_last_purchase",
-        "registration_date",
-        "customer_id",
-    ];
     let mut queries = Vec::new();
-    for order in orders {
+    for order in LTV_ORDER {
         for dir in ["desc", "asc"] {
             queries.push(format!("order_by={order}&order_dir={dir}&limit=40"));
             queries.push(format!(
