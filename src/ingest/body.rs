@@ -68,14 +68,14 @@ fn one_value(value: Value) -> (String, Parsed) {
         Value::Object(map) => (raw, Ok(map)),
         other => {
             let error = format!("expected a JSON object, got {}", kind(&other));
-            (raw.clone(), Err(Rejected { raw, error }))
+            (raw.clone(), Err(Rejected::new(&raw, &error)))
         }
     }
 }
 
 pub fn one_line(number: usize, line: &[u8]) -> (String, Parsed) {
     let line = line.trim_ascii();
-    let raw = sanitize(&String::from_utf8_lossy(line));
+    let raw = String::from_utf8_lossy(line).into_owned();
     let parsed = match std::str::from_utf8(line) {
         Err(_) => Err(format!("line {number} is not valid UTF-8")),
         Ok(text) => match serde_json::from_str::<Value>(text) {
@@ -87,20 +87,8 @@ pub fn one_line(number: usize, line: &[u8]) -> (String, Parsed) {
             Err(e) => Err(format!("line {number} is not valid JSON: {e}")),
         },
     };
-    let parsed = parsed.map_err(|error| Rejected {
-        raw: raw.clone(),
-        error,
-    });
+    let parsed = parsed.map_err(|error| Rejected::new(&raw, &error));
     (raw, parsed)
-}
-
-/// PostgreSQL text cannot hold NUL: keep the raw line readable and storable.
-pub fn sanitize(raw: &str) -> String {
-    if raw.contains('\0') {
-        raw.replace('\0', "\u{FFFD}")
-    } else {
-        raw.to_string()
-    }
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -133,13 +121,13 @@ mod tests {
         let errors: Vec<_> = rows.iter().filter_map(|(_, p)| p.as_ref().err()).collect();
         assert_eq!(errors.len(), 2);
         assert!(
-            errors[0].error.starts_with("line 3 is not valid JSON"),
+            errors[0].error().starts_with("line 3 is not valid JSON"),
             "{}",
-            errors[0].error
+            errors[0].error()
         );
-        assert_eq!(errors[0].raw, "not json");
+        assert_eq!(errors[0].raw(), "not json");
         assert!(errors[1]
-            .error
+            .error()
             .contains("line 4: expected a JSON object, got an array"));
     }
 

@@ -283,10 +283,10 @@ impl<'a> Batcher<'a> {
     fn add(&mut self, raw: &str, parsed: Parsed) -> bool {
         self.rows += 1;
         let outcome = parsed.and_then(|obj| {
-            self.current.rows.push(&obj).map_err(|error| Rejected {
-                raw: body::sanitize(raw),
-                error,
-            })
+            self.current
+                .rows
+                .push(&obj)
+                .map_err(|error| Rejected::new(raw, &error))
         });
         if let Err(r) = outcome {
             self.current.rejected.push(r);
@@ -371,23 +371,38 @@ fn parse_csv(ds: Datasource, input: impl Read, tx: &mpsc::Sender<Chunk>) -> Resu
     let names: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
     check_columns(ds, &names)?;
     let mut batch = Batcher::new(ds, tx);
-    let mut record = csv::StringRecord::new();
+    // Bytes, not strings: a row with bytes that are not UTF-8 is quarantined
+    // (its text kept with U+FFFD in their place) like a bad NDJSON line,
+    // rather than refusing the whole file.
+    let mut record = csv::ByteRecord::new();
     loop {
-        match reader.read_record(&mut record) {
+        match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => return Err(csv_error(e)),
         }
-        if record.len() == 1 && record[0].trim().is_empty() {
+        if record.len() == 1 && record[0].trim_ascii().is_empty() {
             continue; // a blank line
         }
-        let obj: Map<String, Value> = names
+        let fields: Vec<String> = record
             .iter()
-            .zip(record.iter())
-            .map(|(k, v)| (k.clone(), Value::String(v.to_string())))
+            .map(|f| String::from_utf8_lossy(f).into_owned())
             .collect();
-        let raw = record.iter().collect::<Vec<_>>().join(",");
-        if !batch.add(&raw, Ok(obj)) {
+        let raw = fields.join(",");
+        let parsed = if record.iter().all(|f| std::str::from_utf8(f).is_ok()) {
+            Ok(names
+                .iter()
+                .cloned()
+                .zip(fields.into_iter().map(Value::String))
+                .collect::<Map<String, Value>>())
+        } else {
+            let line = record.position().map_or(0, |p| p.line());
+            Err(Rejected::new(
+                &raw,
+                &format!("line {line} is not valid UTF-8"),
+            ))
+        };
+        if !batch.add(&raw, parsed) {
             return Ok(batch.rows);
         }
     }

@@ -42,12 +42,8 @@ pub fn validate(ds: Datasource, body: &[u8]) -> (Rows, Vec<Rejected>) {
     let mut rows = Rows::new(ds);
     let mut rejected = Vec::new();
     for (raw, parsed) in body::split(body) {
-        let outcome = parsed.and_then(|obj| {
-            rows.push(&obj).map_err(|error| Rejected {
-                raw: body::sanitize(&raw),
-                error,
-            })
-        });
+        let outcome =
+            parsed.and_then(|obj| rows.push(&obj).map_err(|error| Rejected::new(&raw, &error)));
         if let Err(r) = outcome {
             rejected.push(r);
         }

@@ -152,11 +152,43 @@ impl Rows {
     }
 }
 
-/// A row that failed validation: the text as received and the reason.
+/// A row that failed validation: the text as received and the reason, both
+/// storable as PostgreSQL text. The fields are private so that every
+/// rejection goes through [`Rejected::new`]: a reason quotes the offending
+/// value, and a value with a NUL in it once made the quarantine insert itself
+/// fail (a 500 that dropped the good rows of the same body).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rejected {
-    pub raw: String,
-    pub error: String,
+    raw: String,
+    error: String,
+}
+
+impl Rejected {
+    pub fn new(raw: &str, error: &str) -> Self {
+        Self {
+            raw: storable(raw),
+            error: storable(error),
+        }
+    }
+
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+
+    pub fn error(&self) -> &str {
+        &self.error
+    }
+}
+
+/// PostgreSQL text holds any Unicode except NUL (Rust strings cannot hold a
+/// lone surrogate, and invalid UTF-8 was replaced when the line was read): a
+/// NUL becomes U+FFFD, the replacement character.
+fn storable(text: &str) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text.to_string()
+    }
 }
 
 fn customer(f: &Fields) -> Result<Customer, String> {

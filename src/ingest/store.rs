@@ -237,8 +237,8 @@ async fn quarantine(
          SELECT $1, e, r FROM UNNEST($2::text[], $3::text[]) AS t(e, r)",
     )
     .bind(ds.name())
-    .bind(rejected.iter().map(|r| r.error.clone()).collect::<Vec<_>>())
-    .bind(rejected.iter().map(|r| r.raw.clone()).collect::<Vec<_>>())
+    .bind(rejected.iter().map(|r| r.error()).collect::<Vec<_>>())
+    .bind(rejected.iter().map(|r| r.raw()).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())

@@ -13,6 +13,7 @@ mod durability;
 mod events;
 mod fast_paths;
 mod forecast;
+mod hostile;
 mod operations;
 mod pipes;
 mod polling;
