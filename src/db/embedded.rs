@@ -12,9 +12,12 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use nix::unistd::{Gid, Uid, User};
+use nix::sys::signal::Signal;
+use nix::unistd::{Gid, Pid, Uid, User};
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnectOptions;
 
@@ -28,6 +31,8 @@ const PORT: u16 = 5432;
 /// Unix socket paths are limited to 107 bytes on Linux.
 const MAX_SOCKET_DIR_LEN: usize = 90;
 const SETTINGS_FILE: &str = "ltv-pipes.conf";
+/// How long the backends of a dead postmaster get to exit after each signal.
+const ORPHAN_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Who runs the PostgreSQL processes when we are root.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +50,12 @@ pub struct EmbeddedCluster {
     run_as: Option<RunAs>,
     /// False when a cluster left running (by a killed ltv-pipes) was adopted.
     pub started_here: bool,
+    /// Set by [`EmbeddedCluster::stop`], so the supervisor does not start
+    /// again a cluster that is being stopped on purpose.
+    stopping: AtomicBool,
+    /// Serializes stopping and restarting, so a stop cannot fall between the
+    /// supervisor's check and its start.
+    lifecycle: std::sync::Mutex<()>,
 }
 
 impl EmbeddedCluster {
@@ -66,6 +77,8 @@ impl EmbeddedCluster {
             socket_dir,
             run_as,
             started_here: false,
+            stopping: AtomicBool::new(false),
+            lifecycle: std::sync::Mutex::new(()),
         };
         if !cluster.pgdata.join("PG_VERSION").exists() {
             cluster.initdb()?;
@@ -74,11 +87,26 @@ impl EmbeddedCluster {
         if cluster.is_running()? {
             tracing::info!(pgdata = %cluster.pgdata.display(), "adopting the running embedded PostgreSQL");
         } else {
-            cluster.remove_foreign_pid_file()?;
+            cluster.clear_crash_leftovers()?;
             cluster.pg_ctl_start()?;
             cluster.started_here = true;
         }
         Ok(cluster)
+    }
+
+    /// Starts the cluster again if its postmaster died (the OOM killer, a
+    /// `kill -9`): what the supervisor of a running server calls. Crash
+    /// recovery replays the WAL, so every committed transaction is back.
+    /// Returns true when it restarted the cluster.
+    pub fn restart_if_dead(&self) -> anyhow::Result<bool> {
+        let _lifecycle = self.lifecycle.lock().unwrap_or_else(|e| e.into_inner());
+        if self.stopping.load(Ordering::SeqCst) || self.is_running()? {
+            return Ok(false);
+        }
+        tracing::error!(pgdata = %self.pgdata.display(), "the embedded PostgreSQL died; restarting it");
+        self.clear_crash_leftovers()?;
+        self.pg_ctl_start()?;
+        Ok(true)
     }
 
     /// Connection options for `database` over the cluster's socket.
@@ -104,6 +132,8 @@ impl EmbeddedCluster {
 
     /// Fast shutdown: running transactions are rolled back, committed ones are durable.
     pub fn stop(&self) -> anyhow::Result<()> {
+        let _lifecycle = self.lifecycle.lock().unwrap_or_else(|e| e.into_inner());
+        self.stopping.store(true, Ordering::SeqCst);
         let out = self.pg_ctl(&["-m", "fast", "-w", "-t", "60", "stop"])?;
         if !out.status.success() && self.is_running()? {
             bail!(
@@ -116,12 +146,35 @@ impl EmbeddedCluster {
 
     /// Starts a stopped cluster again (operations and tests of reconnecting).
     pub fn start_again(&self) -> anyhow::Result<()> {
+        self.stopping.store(false, Ordering::SeqCst);
         self.pg_ctl_start()
     }
 
+    /// True when the postmaster named by `postmaster.pid` is alive. Not
+    /// `pg_ctl status`: it counts a killed postmaster that its parent has not
+    /// reaped yet (a zombie, as under a container's init that does not reap)
+    /// as running, and the server would then adopt a cluster nobody serves.
+    /// The pid must also work in this data directory: after a reboot or a
+    /// crash it may belong to another PostgreSQL by now.
     pub fn is_running(&self) -> anyhow::Result<bool> {
-        // pg_ctl status: 0 = running, 3 = not running, 4 = no data directory.
-        Ok(self.pg_ctl(&["status"])?.status.success())
+        Ok(self
+            .postmaster_pid()
+            .is_some_and(|pid| is_live_postgres(pid) && self.works_here(pid)))
+    }
+
+    /// True when `pid`'s working directory is this cluster's PGDATA (every
+    /// PostgreSQL process's is, inherited from the postmaster).
+    fn works_here(&self, pid: i32) -> bool {
+        let Ok(pgdata) = self.pgdata.canonicalize() else {
+            return false;
+        };
+        std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == pgdata)
+    }
+
+    /// The pid in the first line of `postmaster.pid`, if the file exists.
+    fn postmaster_pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.pgdata.join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
     }
 
     fn initdb(&self) -> anyhow::Result<()> {
@@ -180,7 +233,7 @@ impl EmbeddedCluster {
 
     fn pg_ctl_start(&self) -> anyhow::Result<()> {
         let log = self.root.join("postgres.log");
-        let out = self.pg_ctl(&["-l", path_str(&log)?, "-w", "-t", "120", "start"])?;
+        let out = self.pg_ctl(&["-l", path_str(&log)?, "-w", "-t", "600", "start"])?;
         if !out.status.success() {
             bail!(
                 "could not start the embedded PostgreSQL ({}): {}\nlast lines of {}:\n{}",
@@ -194,21 +247,63 @@ impl EmbeddedCluster {
         Ok(())
     }
 
-    /// After a crash the pid in `postmaster.pid` may belong to an unrelated process
-    /// now; PostgreSQL would then refuse to start. A pid that is not a postgres
-    /// process is stale, so the file goes.
-    fn remove_foreign_pid_file(&self) -> anyhow::Result<()> {
+    /// What a dead postmaster leaves behind, cleared so the cluster can start:
+    /// its backends (each finishes or aborts the statement it was running and
+    /// holds the shared memory, so PostgreSQL refuses to start while one lives)
+    /// and its lock files (whose pid may belong to an unrelated process by
+    /// now). Called only when no live postmaster owns the data directory.
+    fn clear_crash_leftovers(&self) -> anyhow::Result<()> {
         let pid_file = self.pgdata.join("postmaster.pid");
-        let Ok(text) = std::fs::read_to_string(&pid_file) else {
+        if !pid_file.exists() {
             return Ok(());
-        };
-        let pid = text.lines().next().unwrap_or("").trim();
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if !comm.trim().starts_with("postgres") {
-            tracing::warn!(pid, "removing stale postmaster.pid left by a crash");
-            std::fs::remove_file(&pid_file)?;
+        }
+        tracing::warn!(pgdata = %self.pgdata.display(), "the embedded PostgreSQL was not shut down cleanly; recovering");
+        let orphans = self.orphaned_backends();
+        if !orphans.is_empty() {
+            // Without a postmaster nothing they do can be acknowledged any
+            // more except a commit already under way: SIGTERM lets each
+            // finish it or roll back; SIGKILL the ones that linger.
+            tracing::warn!(
+                count = orphans.len(),
+                "stopping the backends the dead postmaster left behind"
+            );
+            signal_all(&orphans, Signal::SIGTERM);
+            if !wait_gone(&orphans, ORPHAN_PATIENCE) {
+                signal_all(&orphans, Signal::SIGKILL);
+                if !wait_gone(&orphans, ORPHAN_PATIENCE) {
+                    bail!(
+                        "backends of the dead PostgreSQL in {} do not exit (pids {orphans:?})",
+                        self.pgdata.display()
+                    );
+                }
+            }
+        }
+        // The socket's lock file names the dead postmaster too, and PostgreSQL
+        // counts a pid that is not reaped yet (a zombie) as alive. The socket
+        // directory belongs to this cluster alone.
+        let socket_lock = self.socket_dir.join(format!(".s.PGSQL.{PORT}.lock"));
+        for file in [&pid_file, &socket_lock] {
+            match std::fs::remove_file(file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("cannot remove {}", file.display()))
+                }
+                _ => {}
+            }
         }
         Ok(())
+    }
+
+    /// PostgreSQL processes working in this data directory (a backend's
+    /// working directory is PGDATA, inherited from the postmaster).
+    fn orphaned_backends(&self) -> Vec<i32> {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| is_live_postgres(*pid) && self.works_here(*pid))
+            .collect()
     }
 
     fn pg_ctl(&self, args: &[&str]) -> anyhow::Result<Output> {
@@ -226,6 +321,39 @@ impl EmbeddedCluster {
         cmd.output()
             .with_context(|| format!("cannot run {}", self.bin_dir.join(bin).display()))
     }
+}
+
+/// A process that exists, is not a zombie and runs a PostgreSQL binary.
+fn is_live_postgres(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) state ...": comm may hold spaces and parentheses.
+    let Some((head, rest)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    let comm = head.split_once('(').map_or("", |(_, c)| c);
+    let state = rest.trim_start().chars().next().unwrap_or('X');
+    comm.starts_with("postgres") && !matches!(state, 'Z' | 'X' | 'x')
+}
+
+fn signal_all(pids: &[i32], signal: Signal) {
+    for pid in pids {
+        // A pid that is gone already is what we want.
+        let _ = nix::sys::signal::kill(Pid::from_raw(*pid), signal);
+    }
+}
+
+/// Waits until none of `pids` is a live PostgreSQL process; false on timeout.
+fn wait_gone(pids: &[i32], patience: Duration) -> bool {
+    let started = Instant::now();
+    while pids.iter().any(|pid| is_live_postgres(*pid)) {
+        if started.elapsed() > patience {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
 }
 
 fn run_as_user(configured: &str) -> anyhow::Result<Option<RunAs>> {

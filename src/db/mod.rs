@@ -21,6 +21,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// How long start-up waits for PostgreSQL to accept connections.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
+/// How often the embedded postmaster is checked.
+const SUPERVISE_EVERY: Duration = Duration::from_secs(1);
 
 /// The pools, plus the embedded cluster when we run one (stopped by [`Database::close`]).
 #[derive(Clone)]
@@ -31,6 +33,8 @@ pub struct Database {
     /// one read-only statement without BEGIN/COMMIT round trips.
     pub read_pool: PgPool,
     cluster: Option<Arc<EmbeddedCluster>>,
+    /// Restarts the embedded cluster when its postmaster dies.
+    supervisor: Option<Arc<tokio::task::AbortHandle>>,
 }
 
 impl Database {
@@ -59,10 +63,12 @@ impl Database {
         };
         let read_pool = build_pool(config, options.clone(), true);
         let pool = pool(config, options).await?;
+        let supervisor = cluster.clone().map(|c| Arc::new(supervise(c)));
         Ok(Database {
             pool,
             read_pool,
             cluster,
+            supervisor,
         })
     }
 
@@ -77,6 +83,9 @@ impl Database {
 
     /// Closes the pool, then stops the embedded cluster if there is one.
     pub async fn close(self) {
+        if let Some(supervisor) = &self.supervisor {
+            supervisor.abort();
+        }
         self.pool.close().await;
         self.read_pool.close().await;
         if let Some(cluster) = self.cluster {
@@ -88,6 +97,29 @@ impl Database {
             }
         }
     }
+}
+
+/// Checks every second that the embedded postmaster lives and starts the
+/// cluster again when it died: the server then recovers from a crash of its
+/// database by itself (the pools replace their dead connections).
+fn supervise(cluster: Arc<EmbeddedCluster>) -> tokio::task::AbortHandle {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SUPERVISE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let cluster = cluster.clone();
+            match tokio::task::spawn_blocking(move || cluster.restart_if_dead()).await {
+                Ok(Ok(true)) => tracing::warn!("embedded PostgreSQL restarted after a crash"),
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "cannot restart the embedded PostgreSQL; retrying")
+                }
+                Err(e) => tracing::error!(error = %e, "the PostgreSQL supervisor failed"),
+            }
+        }
+    })
+    .abort_handle()
 }
 
 /// A lazily connecting pool; read-only sessions also get the statement timeout.
@@ -155,11 +187,19 @@ pub async fn pool(config: &Config, options: PgConnectOptions) -> anyhow::Result<
 }
 
 async fn create_database_if_missing(cluster: &EmbeddedCluster, name: &str) -> anyhow::Result<()> {
-    let mut conn = cluster
-        .connect_options("postgres")
-        .connect()
-        .await
-        .context("cannot connect to the embedded PostgreSQL")?;
+    // An adopted cluster may still be recovering from a crash of one of its
+    // backends ("the database system is in recovery mode"): wait for it.
+    let started = Instant::now();
+    let mut conn = loop {
+        match cluster.connect_options("postgres").connect().await {
+            Ok(conn) => break conn,
+            Err(e) if started.elapsed() < CONNECT_PATIENCE => {
+                tracing::warn!(error = %e, "the embedded PostgreSQL is not answering yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e).context("cannot connect to the embedded PostgreSQL"),
+        }
+    };
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(name)

@@ -211,6 +211,162 @@ async fn the_embedded_cluster_lives_and_dies_with_the_server() {
     assert!(!pid_file());
 }
 
+/// What one kind of writer sends: the ids of the rows in one request.
+#[derive(Clone, Copy)]
+enum Writer {
+    SingleEvent,
+    NdjsonBatch,
+    BulkAppend,
+}
+
+impl Writer {
+    /// Sends rows `ids` the way this writer does; true when acknowledged.
+    async fn send(self, client: &reqwest::Client, base: &str, ids: &[String]) -> bool {
+        let body: String = ids.iter().map(|id| row(id) + "\n").collect();
+        let request = match self {
+            Writer::SingleEvent | Writer::NdjsonBatch => {
+                client.post(format!("{base}/v0/events?name=transactions"))
+            }
+            Writer::BulkAppend => client
+                .post(format!(
+                    "{base}/v0/datasources?mode=append&name=transactions"
+                ))
+                .header("content-type", "application/x-ndjson"),
+        };
+        let sent = request
+            .bearer_auth(ADMIN_TOKEN)
+            .body(body)
+            .timeout(Duration::from_secs(20))
+            .send()
+            .await;
+        matches!(sent, Ok(r) if r.status().is_success())
+    }
+
+    fn batch(self) -> usize {
+        match self {
+            Writer::SingleEvent => 1,
+            Writer::NdjsonBatch => 50,
+            Writer::BulkAppend => 200,
+        }
+    }
+}
+
+fn postmaster_pid(data: &std::path::Path) -> i32 {
+    let text = std::fs::read_to_string(data.join("postgres/data/postmaster.pid"))
+        .expect("the embedded cluster runs");
+    text.lines().next().unwrap().trim().parse().unwrap()
+}
+
+fn kill_9(pid: i32) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+}
+
+/// Waits until at least `more` rows beyond `from` are acknowledged.
+async fn wait_acked(acked: &Mutex<HashSet<String>>, more: usize, what: &str) {
+    let from = acked.lock().unwrap().len();
+    let started = Instant::now();
+    while acked.lock().unwrap().len() < from + more {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{what}: fewer than {more} rows acknowledged in 90 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The embedded postmaster killed under concurrent single-event, NDJSON and
+/// bulk writes: the running server restarts it by itself and goes on
+/// acknowledging; then the server and the postmaster killed together: the
+/// next start recovers. No acknowledged row is lost and the derived state
+/// equals its recomputation from the raw tables.
+#[tokio::test]
+async fn a_killed_postmaster_is_restarted_and_loses_no_acknowledged_row() {
+    let data = scratch_dir("pmkill");
+    let env = [
+        ("LTV_DATA_DIR", data.display().to_string()),
+        ("LTV_AUTH__ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
+    ];
+    let mut server = ServerProcess::start(&env);
+    server.wait_ready(Duration::from_secs(60)).await;
+
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let base = Arc::new(Mutex::new(server.base.clone()));
+    let client = reqwest::Client::new();
+    let mut writers = Vec::new();
+    let kinds = [Writer::SingleEvent, Writer::NdjsonBatch, Writer::BulkAppend];
+    for (w, kind) in kinds.iter().cycle().take(6).enumerate() {
+        let (acked, stop, base, client, kind) = (
+            acked.clone(),
+            stop.clone(),
+            base.clone(),
+            client.clone(),
+            *kind,
+        );
+        writers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let ids: Vec<String> = (0..kind.batch()).map(|i| format!("w{w}-{n}-{i}")).collect();
+                n += 1;
+                let to = base.lock().unwrap().clone();
+                if kind.send(&client, &to, &ids).await {
+                    acked.lock().unwrap().extend(ids);
+                } else {
+                    // Down or restarting: a client retries later.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }));
+    }
+    wait_acked(&acked, 500, "before the crash").await;
+
+    // 1. The postmaster alone: the same server process brings it back.
+    kill_9(postmaster_pid(&data));
+    wait_acked(&acked, 500, "after the postmaster was killed").await;
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server must survive the crash of its database"
+    );
+
+    // 2. Both at once, mid-stream: the next start recovers.
+    kill_9(postmaster_pid(&data));
+    server.signal(Signal::SIGKILL);
+    server.wait(Duration::from_secs(10));
+    let mut again = ServerProcess::start(&env);
+    *base.lock().unwrap() = again.base.clone();
+    again.wait_ready(Duration::from_secs(90)).await;
+    wait_acked(&acked, 500, "after the restart").await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for w in writers {
+        w.await.unwrap();
+    }
+
+    let url = format!(
+        "postgres://ltv@localhost:5432/ltv?host={}",
+        data.join("postgres").display()
+    );
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let stored: HashSet<String> = sqlx::query_scalar("SELECT transaction_id FROM transactions")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let acked = acked.lock().unwrap().clone();
+    let lost: Vec<_> = acked.difference(&stored).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged rows lost, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        lost.first()
+    );
+    assert_derived_exact(&pool, "after the postmaster crashes").await;
+    pool.close().await;
+    again.signal(Signal::SIGTERM);
+    assert!(again.wait(Duration::from_secs(60)).success());
+}
+
 /// SIGHUP re-reads the pipes folder of a running server.
 #[tokio::test]
 async fn sighup_reloads_the_pipes_folder() {
