@@ -119,6 +119,9 @@ pub struct ForecastConfig {
     /// Statement timeout of a fit's reads and writes (seconds, 0: none): a fit
     /// reads and stores every customer, far beyond a request's timeout.
     pub fit_timeout_secs: u64,
+    /// How long a call waits for a fit it started (or joined) in the
+    /// background before it answers 503 with Retry-After.
+    pub fit_wait_ms: u64,
     pub penalizer_coef: f64,
     pub tiers: TierConfig,
 }

@@ -1,7 +1,7 @@
 //! Serving the forecast: the I/O around the pure model code of [`crate::forecast`].
 //!
 //! [`ForecastService`] reads the per-customer inputs from the rollups
-//! (`ltv_forecast_inputs(as_of)`, migrations/0004_forecast.sql), fits BG/NBD and
+//! (`ltv_forecast_inputs(as_of)`, sql/09_forecast.sql), fits BG/NBD and
 //! Gamma-Gamma, and stores the fit (`forecast_fits`) and, in the same
 //! transaction, every customer's predictions (`forecast_predictions`: p_alive,
 //! expected value per purchase, cumulative expected purchases for months
@@ -11,7 +11,8 @@
 //! refit in the background by [`ForecastService::run_refresher`], requests keep
 //! using the last good one meanwhile) and `pinned` (an explicit past as_of,
 //! fitted once on first use and kept). The holdout validation is stored per
-//! (calibration_end, holdout_end) in `forecast_validation`.
+//! (calibration_end, holdout_end) in `forecast_validation`. Requests never
+//! fit: what they need and is missing runs as a background job ([`jobs`]).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -31,9 +32,12 @@ use crate::forecast::{
 };
 use crate::ingest::versions::{self, Source};
 
+mod jobs;
 mod predict;
 mod refresher;
 mod validation;
+
+pub use jobs::Job;
 
 use predict::{encode_predictions, fit};
 
@@ -57,6 +61,16 @@ pub enum ServiceError {
     Sql(#[from] sqlx::Error),
     #[error("the forecast task failed: {0}")]
     Task(String),
+    /// The fit a call needs is being computed in the background.
+    #[error("{what} is being computed in the background (running for {running_secs} s); retry in {retry_after_secs} s")]
+    Pending {
+        what: String,
+        running_secs: u64,
+        retry_after_secs: u64,
+    },
+    /// A background fit failed (on the data, or on the database).
+    #[error("{}", .0.message)]
+    Failed(jobs::Failure),
 }
 
 /// Which fit: the latest data or an explicit past date.
@@ -163,6 +177,7 @@ pub struct ForecastService {
     /// The server's data versions, told about each forecast write after its
     /// COMMIT (the CLI has none: its writes reach servers by NOTIFY).
     live: Option<Arc<LiveVersions>>,
+    jobs: jobs::Jobs,
 }
 
 impl ForecastService {
@@ -173,6 +188,7 @@ impl ForecastService {
             current_lock: Mutex::new(()),
             pinned_lock: Mutex::new(()),
             live: None,
+            jobs: jobs::Jobs::default(),
         }
     }
 
@@ -258,31 +274,50 @@ impl ForecastService {
             .transpose()
     }
 
-    /// The fit a request with this `as_of` uses, fitting it first when it does
-    /// not exist: no as_of (or today or later) → the latest good fit on the
-    /// latest data (fitted here only when there is none yet); a past as_of → its
-    /// pinned fit, fitted once. `None`: there is no purchase to fit on.
+    /// The fit a request with this `as_of` uses: no as_of (or today or later)
+    /// → the latest good fit on the latest data; a past as_of → its pinned
+    /// fit. One that is not stored yet is fitted in the background (see
+    /// [`jobs`]) and waited for at most `wait`. `None`: there is no purchase
+    /// to fit on.
     pub async fn ensure_fit(
-        &self,
+        self: &Arc<Self>,
         as_of: Option<NaiveDate>,
+        wait: Duration,
     ) -> Result<Option<StoredFit>, ServiceError> {
         let today = self.today().await?;
         match as_of {
-            Some(day) if day < today => self.ensure_pinned(day, &|_| {}).await,
+            Some(day) if day < today => {
+                if let Some(fit) = self.pinned(day).await? {
+                    return Ok(Some(fit));
+                }
+                self.run_job(Job::Pinned(day), wait).await?;
+                Ok(self.pinned(day).await?)
+            }
             _ => {
                 if let Some(fit) = self.latest().await? {
                     return Ok(Some(fit));
                 }
-                let _guard = self.current_lock.lock().await;
-                if let Some(fit) = self.latest().await? {
-                    return Ok(Some(fit));
-                }
-                self.fit_and_store(Kind::Current, today, &|_| {}).await
+                self.run_job(Job::Current, wait).await?;
+                Ok(self.latest().await?)
             }
         }
     }
 
-    /// The pinned fit for `as_of`, fitted now if missing.
+    /// The first fit on the latest data, unless one was stored meanwhile.
+    async fn first_current_fit(
+        &self,
+        progress: Progress<'_>,
+    ) -> Result<Option<StoredFit>, ServiceError> {
+        let _guard = self.current_lock.lock().await;
+        if let Some(fit) = self.latest().await? {
+            return Ok(Some(fit));
+        }
+        let today = self.today().await?;
+        self.fit_and_store(Kind::Current, today, progress).await
+    }
+
+    /// The pinned fit for `as_of`, fitted now if missing (the CLI, and the
+    /// background jobs).
     pub async fn ensure_pinned(
         &self,
         as_of: NaiveDate,

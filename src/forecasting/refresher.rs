@@ -27,7 +27,7 @@ impl ForecastService {
         let today = self.today().await?;
         let due = match self.latest().await? {
             // Nobody has asked for a forecast yet: fitting now would spend a
-            // core for nothing (the first request fits synchronously).
+            // core for nothing (the first call starts a fit in the background).
             None => false,
             Some(last) => {
                 let added = (transactions - last.transactions).unsigned_abs();

@@ -7,29 +7,49 @@ impl ForecastService {
     /// Fits on the data up to `calibration_end` (the pinned fit of that date)
     /// and stores, per calibration frequency 0..6 and 7+, the customers and
     /// the summed predicted and actual repeat purchases in
-    /// (calibration_end, holdout_end]. Done once per pair of dates.
+    /// (calibration_end, holdout_end]. Done once per pair of dates, in the
+    /// background (see [`super::jobs`]), waited for at most `wait`.
     pub async fn ensure_validation(
+        self: &Arc<Self>,
+        calibration_end: NaiveDate,
+        holdout_end: NaiveDate,
+        wait: Duration,
+    ) -> Result<(), ServiceError> {
+        if self.validation_exists(calibration_end, holdout_end).await? {
+            return Ok(());
+        }
+        self.run_job(Job::Validation(calibration_end, holdout_end), wait)
+            .await
+    }
+
+    async fn validation_exists(
+        &self,
+        calibration_end: NaiveDate,
+        holdout_end: NaiveDate,
+    ) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM forecast_validation WHERE calibration_end = $1 AND holdout_end = $2)",
+        )
+        .bind(calibration_end)
+        .bind(holdout_end)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    /// The validation computed now (a background job's work).
+    pub(super) async fn ensure_validation_now(
         &self,
         calibration_end: NaiveDate,
         holdout_end: NaiveDate,
     ) -> Result<(), ServiceError> {
-        let exists = |pool: PgPool| async move {
-            sqlx::query_scalar::<_, bool>(
-                "SELECT EXISTS (SELECT 1 FROM forecast_validation WHERE calibration_end = $1 AND holdout_end = $2)",
-            )
-            .bind(calibration_end)
-            .bind(holdout_end)
-            .fetch_one(&pool)
-            .await
-        };
-        if exists(self.pool.clone()).await? {
+        if self.validation_exists(calibration_end, holdout_end).await? {
             return Ok(());
         }
         let Some(fit) = self.ensure_pinned(calibration_end, &|_| {}).await? else {
             return Ok(());
         };
         let _guard = self.pinned_lock.lock().await;
-        if exists(self.pool.clone()).await? {
+        if self.validation_exists(calibration_end, holdout_end).await? {
             return Ok(());
         }
         let mut tx = self.fit_transaction().await?;

@@ -31,6 +31,12 @@ pub enum ApiError {
     Status(u16, String),
     #[error("the database is unavailable right now; retry shortly")]
     Unavailable(#[source] sqlx::Error),
+    /// Work the answer needs is under way: 503 with `Retry-After`.
+    #[error("{message}")]
+    Busy {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -82,7 +88,14 @@ impl IntoResponse for ApiError {
                 tracing::warn!(error = %e, "database unavailable");
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let retry_after = match &self {
+            ApiError::Busy {
+                retry_after_secs, ..
+            } => HeaderValue::from(*retry_after_secs),
+            _ => HeaderValue::from_static("1"),
         };
         let message = match &self {
             ApiError::Internal(e) => {
@@ -101,7 +114,7 @@ impl IntoResponse for ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, retry_after);
         }
         response
     }

@@ -2,33 +2,51 @@
 //! that prepares the fit a `ltv_forecast*` pipe reads before it runs.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::Uri;
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
+use super::query::Query;
 use super::{auth::Caller, AppState};
 use crate::auth::Need;
 use crate::forecasting::ServiceError;
 use crate::pipes::values::parse_date;
 
-/// `GET /v0/models/forecast` (ADMIN or PIPES:READ:ltv_forecast): the fit on
-/// the latest data that `ltv_forecast` serves (fitted now if none exists yet).
+/// `GET /v0/models/forecast[?as_of=YYYY-MM-DD]` (ADMIN or
+/// PIPES:READ:ltv_forecast): the fit `ltv_forecast` serves with the same
+/// `as_of`: without it (or today or later) the fit on the latest data, with
+/// a past date that date's pinned fit. One not stored yet is fitted in the
+/// background, like a pipe call's.
 pub async fn diagnostics(
     State(state): State<AppState>,
     caller: Caller,
+    uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Need::ReadPipe("ltv_forecast"))?;
+    let as_of = match Query::from_uri(&uri).get("as_of") {
+        None | Some("") => None,
+        Some(raw) => Some(parse_date(raw).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "parameter 'as_of' must be a date (YYYY-MM-DD), got '{raw}'"
+            ))
+        })?),
+    };
     let fit = state
         .forecast
-        .ensure_fit(None)
+        .ensure_fit(as_of, fit_wait(&state))
         .await
         .map_err(service_error)?
-        .ok_or_else(|| ApiError::NotFound("no forecast yet: no purchase is stored".into()))?;
+        .ok_or_else(|| {
+            ApiError::NotFound("no forecast: no purchase is stored up to the as_of".into())
+        })?;
     Ok(Json(json!({
         "model": "BG/NBD + Gamma-Gamma",
         "fit_id": fit.id,
+        "kind": fit.kind,
         "as_of": fit.as_of,
         "fitted_at": fit.fitted_at,
         "data_window": { "first_day": fit.data_min_day, "last_day": fit.data_max_day },
@@ -82,7 +100,7 @@ pub async fn prepare(
         }
         return state
             .forecast
-            .ensure_validation(calibration_end, holdout_end)
+            .ensure_validation(calibration_end, holdout_end, fit_wait(state))
             .await
             .map_err(service_error);
     }
@@ -91,15 +109,35 @@ pub async fn prepare(
     }
     state
         .forecast
-        .ensure_fit(date("as_of"))
+        .ensure_fit(date("as_of"), fit_wait(state))
         .await
         .map(|_| ())
         .map_err(service_error)
 }
 
+/// How long a call waits for a background fit: `forecast.fit_wait_ms`,
+/// but always a second short of the request timeout, so the caller gets the
+/// 503 with Retry-After rather than a 408.
+fn fit_wait(state: &AppState) -> Duration {
+    let timeout = Duration::from_secs(state.config.http.request_timeout_secs.max(1));
+    Duration::from_millis(state.config.forecast.fit_wait_ms)
+        .min(timeout.saturating_sub(Duration::from_secs(1)))
+}
+
 fn service_error(e: ServiceError) -> ApiError {
     match e {
         ServiceError::Model { .. } => ApiError::BadRequest(e.to_string()),
+        ServiceError::Failed(ref f) if f.bad_data => ApiError::BadRequest(e.to_string()),
+        ServiceError::Failed(_) => ApiError::Busy {
+            message: format!("{e}; the next call tries again"),
+            retry_after_secs: 1,
+        },
+        ServiceError::Pending {
+            retry_after_secs, ..
+        } => ApiError::Busy {
+            message: e.to_string(),
+            retry_after_secs,
+        },
         ServiceError::Sql(e) => ApiError::from(e),
         ServiceError::Task(_) => ApiError::Internal(anyhow::anyhow!(e)),
     }

@@ -410,6 +410,98 @@ async fn a_past_as_of_answers_every_customer_when_a_current_fit_exists() {
     check_clv(&app, &data[0], &ClvSettings::default()).await;
 }
 
+/// Polls `path` until it answers 200; every answer before is a 503 with
+/// Retry-After and says what is being computed.
+async fn until_fitted(app: &TestApp, path: &str) -> (usize, Value) {
+    let started = Instant::now();
+    let mut pending = 0;
+    loop {
+        let resp = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(crate::helpers::ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+        let (status, body) = crate::helpers::split(resp).await;
+        if status == StatusCode::OK {
+            return (pending, body);
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
+        assert!(retry_after.is_some_and(|s| (1..=60).contains(&s)), "{path}");
+        let message = body["error"].as_str().unwrap();
+        assert!(
+            message.contains("being computed in the background"),
+            "{message}"
+        );
+        pending += 1;
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{path}: never fitted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Fits run in the background: with a request timeout shorter than any fit
+/// can be waited for, the first calls answer 503 with Retry-After (never a
+/// 408 that throws the fit away), the fit finishes anyway, and later calls
+/// answer 200 from it. The same for a past as_of, for the validation and
+/// for `GET /v0/models/forecast?as_of=`, which shows the pinned fit.
+#[tokio::test]
+async fn a_fit_longer_than_the_request_finishes_in_the_background() {
+    let app = seeded_with(&[("LTV_HTTP__REQUEST_TIMEOUT_SECS", "1")]).await;
+    let fits = "SELECT count(*) FROM forecast_fits";
+    let (pending, body) = until_fitted(&app, "/v0/pipes/ltv_forecast.json?limit=10000").await;
+    assert!(pending >= 1, "the first call cannot find a fit stored");
+    assert_eq!(rows(&body).len(), CUSTOMERS);
+    assert_eq!(
+        app.count(fits).await,
+        1,
+        "one fit, however many calls waited"
+    );
+
+    let (pending, body) = until_fitted(&app, "/v0/models/forecast?as_of=2024-09-30").await;
+    assert!(pending >= 1);
+    assert_eq!(body["kind"], "pinned");
+    assert_eq!(body["as_of"], "2024-09-30");
+    let pinned_id = body["fit_id"].as_i64().unwrap();
+    let (status, body) = app
+        .get("/v0/pipes/ltv_forecast.json?as_of=2024-09-30&limit=10000")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(rows(&body).len(), CUSTOMERS);
+    let (status, current) = app.get("/v0/models/forecast").await;
+    assert_eq!(status, StatusCode::OK, "{current}");
+    assert_eq!(current["kind"], "current");
+    assert_ne!(current["fit_id"].as_i64().unwrap(), pinned_id);
+    let (_, again) = app.get("/v0/models/forecast?as_of=2024-09-30").await;
+    assert_eq!(
+        again["fit_id"].as_i64().unwrap(),
+        pinned_id,
+        "the pinned fit is kept"
+    );
+    assert_eq!(app.count(fits).await, 2);
+
+    let (pending, body) = until_fitted(
+        &app,
+        "/v0/pipes/ltv_forecast_validation.json?calibration_end=2024-06-30&holdout_end=2024-12-31",
+    )
+    .await;
+    assert!(pending >= 1);
+    assert_eq!(rows(&body).len(), 9, "{body}");
+
+    for bad in ["2024-02-30", "yesterday", "2024-09-30T00:00:00"] {
+        let (status, body) = app.get(&format!("/v0/models/forecast?as_of={bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("as_of"), "{body}");
+    }
+}
+
 #[tokio::test]
 async fn bad_parameters_are_400() {
     let app = seeded().await;
