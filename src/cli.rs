@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `token create|revoke`,
-//! `check`, `forecast fit`, `demo`, `rollups verify|refresh`.
+//! `check`, `forecast fit`, `demo`, `rollups verify|refresh`, `health`.
 
 use std::path::PathBuf;
 
@@ -58,6 +58,10 @@ enum Command {
         /// The folder of .pipe files (default: pipes.dir).
         dir: Option<PathBuf>,
     },
+    /// Ask the server at `listen` (0.0.0.0 and :: are asked on loopback) for
+    /// GET /health; exit 0 when it answers 200 within 3 s, else 1. Needs
+    /// nothing but this binary: the container image's HEALTHCHECK.
+    Health,
 }
 
 #[derive(Subcommand)]
@@ -124,6 +128,7 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Migrate => with_db(&config, |_| async { Ok(()) }).await,
         Command::Token(cmd) => token(&config, cmd).await,
         Command::Check { dir } => check(&config, dir).await,
+        Command::Health => crate::health::probe(config.listen),
         Command::Demo { customers, seed } => demo(&config, customers, seed).await,
         Command::Forecast(ForecastCommand::Fit { as_of }) => forecast_fit(&config, as_of).await,
         Command::Rollups(RollupsCommand::Verify) => rollups_verify(&config).await,

@@ -12,7 +12,7 @@
 //! - [`rollups`]: the derived state the pipes read, and its verification against the raw rows.
 //! - [`http`]: the router, handlers, middleware and the one error type that maps to status codes.
 //! - [`app`]: start-up and shutdown, shared by `serve` and the tests.
-//! - [`cli`]: the command line.
+//! - [`cli`]: the command line; [`health`]: the container health probe.
 
 pub mod app;
 pub mod auth;
@@ -23,6 +23,7 @@ pub mod db;
 pub mod demo;
 pub mod forecast;
 pub mod forecasting;
+pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod pipes;

@@ -122,7 +122,9 @@ async fn recompute(conn: &mut PgConnection, tables: &[&Derived]) -> Result<(), s
                 sqlx::query(&statement).execute(&mut *conn).await?;
             }
         }
-        tracing::info!(
+        // Debug: a bulk load rebuilds a dozen tables, and the bulk append's
+        // own line says how long the whole derived state took.
+        tracing::debug!(
             table = d.table,
             rows = written,
             ms = started.elapsed().as_millis() as u64,

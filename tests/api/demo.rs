@@ -68,3 +68,30 @@ async fn the_same_seed_loads_the_same_data() {
         .unwrap();
     assert_eq!(f_again, fa);
 }
+
+/// `ltv-pipes demo` from the command line prints its progress (one line per
+/// datasource, then a summary) and never SQL text, whatever the logs say.
+#[tokio::test]
+async fn the_demo_prints_progress_not_sql() {
+    let url = crate::helpers::fresh_database().await;
+    let out = crate::helpers::run_cli(&url, &["demo", "--customers", "200"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for datasource in ["customers", "transactions", "customer_interactions"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{datasource}: "))
+                    && l.contains("rows in")),
+            "no progress line for {datasource}:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("demo data loaded"), "{stdout}");
+    let all = format!("{stdout}{stderr}");
+    for sql in ["SELECT ", "INSERT INTO", "slow statement", "db.statement"] {
+        assert!(!all.contains(sql), "the demo printed {sql:?}:\n{all}");
+    }
+}

@@ -2,6 +2,58 @@ use reqwest::StatusCode;
 
 use crate::helpers::{split, TestApp, ADMIN_TOKEN};
 
+/// The Dockerfile's HEALTHCHECK command, run as the container runs it (the
+/// image's LTV_LISTEN is 0.0.0.0:7181; here the test server's port): healthy
+/// while the server answers, unhealthy when nothing listens.
+#[tokio::test]
+async fn the_dockerfile_health_check_command_works() {
+    let dockerfile =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    let line = dockerfile
+        .lines()
+        .find(|l| l.starts_with("HEALTHCHECK"))
+        .expect("the Dockerfile has a HEALTHCHECK");
+    let command: Vec<String> =
+        serde_json::from_str(line.split_once(" CMD ").expect("CMD in exec form").1).unwrap();
+    assert_eq!(
+        command[0], "ltv-pipes",
+        "the check runs the binary itself: {line}"
+    );
+    let run = move |listen: String| {
+        let args = command[1..].to_vec();
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_ltv-pipes"))
+                .args(args)
+                .env_clear()
+                .env("LTV_LISTEN", listen)
+                .current_dir(crate::helpers::scratch_dir("health"))
+                .output()
+                .unwrap()
+        }
+    };
+    let app = TestApp::spawn().await;
+    let port = app.base.rsplit(':').next().unwrap().to_string();
+    let listen = format!("0.0.0.0:{port}");
+    let out = tokio::task::spawn_blocking(run(listen)).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(app);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = tokio::task::spawn_blocking(run(closed.to_string()))
+        .await
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "nothing listens on {closed}, yet healthy"
+    );
+}
+
 #[tokio::test]
 async fn health_and_ready_answer_200_when_migrated() {
     let app = TestApp::spawn().await;
