@@ -110,9 +110,13 @@ impl Application {
             self.notifications,
         ));
         tracing::info!(addr = %self.listener.local_addr()?, "ltv-pipes listening");
-        let served = axum::serve(self.listener, http::router(state))
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = http::serve::serve(
+            self.listener,
+            http::router(state),
+            &self.config.http,
+            shutdown,
+        )
+        .await;
         reloader.abort();
         refresher.abort();
         // It holds a pooled connection, which closing the pool waits for.

@@ -109,6 +109,15 @@ pub struct HttpConfig {
     pub bulk_timeout_secs: u64,
     pub cors_origins: Vec<String>,
     pub compression: bool,
+    /// Open connections at once (src/http/serve.rs).
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's whole header.
+    pub header_read_timeout_secs: u64,
+    /// Seconds of silence in the middle of a request body before it is cut off.
+    pub body_read_timeout_secs: u64,
+    /// Requests answered at once; more wait up to `queue_wait_ms`, then 503.
+    pub max_concurrent_requests: usize,
+    pub queue_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -107,6 +107,9 @@ fn bulk_error(e: BulkError, limit: u64) -> ApiError {
                 "the body is larger than {limit} bytes (http.bulk_body_limit_bytes); nothing was appended"
             ))
         }
+        BulkError::Read(io) if super::serve::is_stalled(&io) => {
+            ApiError::Timeout(format!("{io}; nothing was appended"))
+        }
         BulkError::Read(io) => ApiError::BadRequest(format!(
             "could not read the request body: {io}; nothing was appended"
         )),

@@ -65,6 +65,9 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::PayloadTooLarge(
             format!("the request body is larger than {limit} bytes: split it into smaller batches"),
         )),
+        Err(e) if super::serve::is_stalled(e.as_ref()) => {
+            Err(ApiError::Timeout(format!("{e}; nothing was written")))
+        }
         Err(e) => Err(ApiError::BadRequest(format!(
             "could not read the request body: {e}"
         ))),

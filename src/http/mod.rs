@@ -11,6 +11,7 @@ mod ops;
 mod pipes;
 mod polling;
 mod query;
+pub mod serve;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,8 +99,16 @@ fn with_middleware(router: Router, config: &Config) -> Router {
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(axum::middleware::from_fn_with_state(
+                    serve::Concurrency::new(&config.http),
+                    serve::concurrency_guard,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
                     Deadlines::from(config),
                     deadline,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    Duration::from_secs(config.http.body_read_timeout_secs.max(1)),
+                    serve::stall_guard,
                 )),
         );
     if config.http.compression {

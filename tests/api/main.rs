@@ -15,6 +15,7 @@ mod fast_paths;
 mod forecast;
 mod hostile;
 mod operations;
+mod overload;
 mod pipes;
 mod polling;
 mod rollups;
