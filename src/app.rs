@@ -9,6 +9,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::auth;
+use crate::auth::rate::RateLimiter;
 use crate::cache::{listener, Polling};
 use crate::config::Config;
 use crate::db::{self, Database};
@@ -101,6 +102,7 @@ impl Application {
             pipes: self.pipes.clone(),
             forecast: self.forecast.clone(),
             polling: self.polling.clone(),
+            rate_limits: Arc::new(RateLimiter::new(self.config.auth.rate_limit_rps)),
         };
         let reloader = tokio::spawn(reload_on_sighup(self.pipes.clone()));
         let refresher = tokio::spawn(self.forecast.clone().run_refresher());

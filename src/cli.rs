@@ -100,6 +100,9 @@ enum TokenCommand {
         /// Days until the token expires (default: never).
         #[arg(long)]
         expires_in_days: Option<u32>,
+        /// Requests per second this token may make (default: auth.rate_limit_rps).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        rps: Option<u32>,
     },
     /// Revoke a token by name.
     Revoke { name: String },
@@ -319,9 +322,15 @@ async fn token(config: &Config, cmd: TokenCommand) -> anyhow::Result<()> {
                 scopes,
                 name,
                 expires_in_days,
+                rps,
             } => {
-                let expires = expires_in_days.map(|d| Utc::now() + Duration::days(d.into()));
-                let token = auth::create(&pool, name.as_deref(), &scopes, expires).await?;
+                let new = auth::NewToken {
+                    name: name.as_deref(),
+                    scopes: &scopes,
+                    expires_at: expires_in_days.map(|d| Utc::now() + Duration::days(d.into())),
+                    rate_limit_rps: rps,
+                };
+                let token = auth::create_with(&pool, new).await?;
                 println!("{token}");
             }
             TokenCommand::Revoke { name } => {

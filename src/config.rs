@@ -91,6 +91,8 @@ pub struct EmbeddedConfig {
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     pub admin_token: SecretString,
+    /// Requests per second of a token without its own limit (0: none).
+    pub rate_limit_rps: u32,
 }
 
 impl AuthConfig {

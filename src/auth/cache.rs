@@ -13,11 +13,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use quick_cache::sync::Cache;
 use sqlx::PgPool;
 
-use super::{hash, lookup, Scope};
+use super::{hash, lookup, TokenInfo};
 
 /// Sent (empty payload) when a token was revoked.
 pub const TOKENS_CHANNEL: &str = "ltv_tokens_changed";
@@ -26,14 +26,13 @@ pub const TOKENS_CHANNEL: &str = "ltv_tokens_changed";
 const MAX_TOKENS: usize = 10_000;
 
 struct Entry {
-    scopes: Vec<Scope>,
-    expires_at: Option<DateTime<Utc>>,
+    info: TokenInfo,
     fetched: Instant,
 }
 
 impl Entry {
     fn fresh(&self, ttl: Duration) -> bool {
-        self.fetched.elapsed() < ttl && self.expires_at.is_none_or(|t| t > Utc::now())
+        self.fetched.elapsed() < ttl && self.info.expires_at.is_none_or(|t| t > Utc::now())
     }
 }
 
@@ -52,26 +51,25 @@ impl TokenCache {
         }
     }
 
-    /// Like `auth::scopes_of`, from memory when a fresh entry exists.
-    pub async fn scopes_of(
+    /// Like `auth::lookup`, from memory when a fresh entry exists.
+    pub async fn lookup(
         &self,
         pool: &PgPool,
         token: &str,
-    ) -> Result<Option<Vec<Scope>>, sqlx::Error> {
+    ) -> Result<Option<TokenInfo>, sqlx::Error> {
         let Some(entries) = &self.entries else {
-            return super::scopes_of(pool, token).await;
+            return lookup(pool, token).await;
         };
         let key = hash(token);
         if let Some(entry) = entries.get(&key).filter(|e| e.fresh(self.ttl)) {
-            return Ok(Some(entry.scopes.clone()));
+            return Ok(Some(entry.info.clone()));
         }
         let found = lookup(pool, token).await?;
         match &found {
-            Some((scopes, expires_at)) => entries.insert(
+            Some(info) => entries.insert(
                 key,
                 Arc::new(Entry {
-                    scopes: scopes.clone(),
-                    expires_at: *expires_at,
+                    info: info.clone(),
                     fetched: Instant::now(),
                 }),
             ),
@@ -79,7 +77,7 @@ impl TokenCache {
                 entries.remove(&key);
             }
         }
-        Ok(found.map(|(scopes, _)| scopes))
+        Ok(found)
     }
 
     /// Forgets every token (a revocation, or notifications may have been missed).

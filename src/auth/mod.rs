@@ -2,6 +2,7 @@
 //! turns the outcome into 401/403.
 
 pub mod cache;
+pub mod rate;
 mod scope;
 
 use std::io::Write;
@@ -30,6 +31,26 @@ fn generate() -> String {
     format!("{TOKEN_PREFIX}{}", hex::encode(bytes))
 }
 
+/// A live token: what it may do and how often.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub scopes: Vec<Scope>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Its own requests per second, if set (else the configured default).
+    pub rate_limit_rps: Option<u32>,
+    /// SHA-256 of the token: what the rate limiter counts by.
+    pub key: Vec<u8>,
+}
+
+/// What a new token is allowed.
+#[derive(Debug, Clone, Default)]
+pub struct NewToken<'a> {
+    pub name: Option<&'a str>,
+    pub scopes: &'a [Scope],
+    pub expires_at: Option<DateTime<Utc>>,
+    pub rate_limit_rps: Option<u32>,
+}
+
 /// Creates a token with `scopes` and returns its text (the only time it is known).
 pub async fn create(
     pool: &PgPool,
@@ -37,57 +58,71 @@ pub async fn create(
     scopes: &[Scope],
     expires_at: Option<DateTime<Utc>>,
 ) -> anyhow::Result<String> {
+    let new = NewToken {
+        name,
+        scopes,
+        expires_at,
+        rate_limit_rps: None,
+    };
+    create_with(pool, new).await
+}
+
+/// Creates a token and returns its text (the only time it is known).
+pub async fn create_with(pool: &PgPool, new: NewToken<'_>) -> anyhow::Result<String> {
     let token = generate();
-    insert(pool, &token, name, scopes, expires_at).await?;
+    insert(pool, &token, new).await?;
     Ok(token)
 }
 
-async fn insert(
-    pool: &PgPool,
-    token: &str,
-    name: Option<&str>,
-    scopes: &[Scope],
-    expires_at: Option<DateTime<Utc>>,
-) -> anyhow::Result<()> {
-    let name = name
+/// The admin token's row: named after its hash, so a changed token never collides.
+async fn insert_admin(pool: &PgPool, token: &str) -> anyhow::Result<()> {
+    let name = admin_name(token);
+    let new = NewToken {
+        name: Some(&name),
+        scopes: &[Scope::Admin],
+        ..NewToken::default()
+    };
+    insert(pool, token, new).await
+}
+
+async fn insert(pool: &PgPool, token: &str, new: NewToken<'_>) -> anyhow::Result<()> {
+    let name = new
+        .name
         .map(str::to_string)
         .unwrap_or_else(|| format!("token_{}", &hex::encode(hash(token))[..12]));
-    let scopes: Vec<String> = scopes.iter().map(Scope::to_string).collect();
+    let scopes: Vec<String> = new.scopes.iter().map(Scope::to_string).collect();
     sqlx::query(
-        "INSERT INTO tokens (name, token_hash, scopes, expires_at) VALUES ($1, $2, $3, $4)
+        "INSERT INTO tokens (name, token_hash, scopes, expires_at, rate_limit_rps) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (token_hash) DO NOTHING",
     )
     .bind(&name)
     .bind(hash(token))
     .bind(&scopes)
-    .bind(expires_at)
+    .bind(new.expires_at)
+    .bind(new.rate_limit_rps.map(|r| r as i32))
     .execute(pool)
     .await
     .with_context(|| format!("cannot store token '{name}' (is the name taken?)"))?;
     Ok(())
 }
 
-/// The scopes of a live token; `None` when the token is unknown, revoked or expired.
-pub async fn scopes_of(pool: &PgPool, token: &str) -> Result<Option<Vec<Scope>>, sqlx::Error> {
-    Ok(lookup(pool, token).await?.map(|(scopes, _)| scopes))
-}
-
-/// A live token's scopes and expiry.
-async fn lookup(
-    pool: &PgPool,
-    token: &str,
-) -> Result<Option<(Vec<Scope>, Option<DateTime<Utc>>)>, sqlx::Error> {
-    let row: Option<(Vec<String>, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "SELECT scopes, expires_at FROM tokens
+/// A live token; `None` when the token is unknown, revoked or expired.
+pub async fn lookup(pool: &PgPool, token: &str) -> Result<Option<TokenInfo>, sqlx::Error> {
+    let key = hash(token);
+    type Row = (Vec<String>, Option<DateTime<Utc>>, Option<i32>);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT scopes, expires_at, rate_limit_rps FROM tokens
          WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
     )
-    .bind(hash(token))
+    .bind(&key)
     .fetch_optional(pool)
     .await?;
     // A scope this build cannot parse grants nothing rather than failing the request.
-    Ok(row.map(|(scopes, expires_at)| {
-        let scopes = scopes.iter().filter_map(|s| s.parse().ok()).collect();
-        (scopes, expires_at)
+    Ok(row.map(|(scopes, expires_at, rps)| TokenInfo {
+        scopes: scopes.iter().filter_map(|s| s.parse().ok()).collect(),
+        expires_at,
+        rate_limit_rps: rps.and_then(|r| u32::try_from(r).ok()),
+        key,
     }))
 }
 
@@ -124,7 +159,7 @@ pub async fn ensure_admin(
     fixed: Option<&str>,
 ) -> anyhow::Result<Option<String>> {
     if let Some(token) = fixed {
-        insert(pool, token, Some(&admin_name(token)), &[Scope::Admin], None).await?;
+        insert_admin(pool, token).await?;
         return Ok(None);
     }
     let file = data_dir.join(ADMIN_TOKEN_FILE);
@@ -132,7 +167,7 @@ pub async fn ensure_admin(
         let token = text.trim();
         if !token.is_empty() {
             // The database may be new (or external) while the file is old: re-register.
-            insert(pool, token, Some(&admin_name(token)), &[Scope::Admin], None).await?;
+            insert_admin(pool, token).await?;
             return Ok(None);
         }
     }
@@ -147,14 +182,7 @@ pub async fn ensure_admin(
         .with_context(|| format!("cannot write {}", file.display()))?;
     writeln!(f, "{token}")?;
     f.sync_all()?;
-    insert(
-        pool,
-        &token,
-        Some(&admin_name(&token)),
-        &[Scope::Admin],
-        None,
-    )
-    .await?;
+    insert_admin(pool, &token).await?;
     Ok(Some(token))
 }
 

@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::auth::{self, Need, Scope};
+use crate::auth::{self, Need, Scope, TokenInfo};
 
 /// A caller with a live token. Extraction fails with 401 when no token was sent
 /// and 403 when the token is unknown, revoked or expired.
@@ -39,18 +39,28 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = token_of(parts)?;
-        Caller::from_lookup(auth::scopes_of(&state.db, &token).await?)
+        Caller::admit(state, auth::lookup(&state.db, &token).await?)
     }
 }
 
 impl Caller {
-    fn from_lookup(scopes: Option<Vec<Scope>>) -> Result<Self, ApiError> {
-        match scopes {
-            Some(scopes) => Ok(Caller { scopes }),
-            None => Err(ApiError::Forbidden(
+    /// 403 for a token that is not live, 429 for one over its rate limit.
+    fn admit(state: &AppState, found: Option<TokenInfo>) -> Result<Self, ApiError> {
+        let Some(info) = found else {
+            return Err(ApiError::Forbidden(
                 "invalid token: it is unknown, revoked or expired".into(),
-            )),
-        }
+            ));
+        };
+        state
+            .rate_limits
+            .check(&info)
+            .map_err(|l| ApiError::TooManyRequests {
+                limit: l.limit,
+                reset_secs: l.reset_secs,
+            })?;
+        Ok(Caller {
+            scopes: info.scopes,
+        })
     }
 }
 
@@ -68,8 +78,8 @@ impl FromRequestParts<AppState> for PipeReader {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = token_of(parts)?;
-        let scopes = state.polling.tokens.scopes_of(&state.db, &token).await?;
-        Caller::from_lookup(scopes).map(PipeReader)
+        let found = state.polling.tokens.lookup(&state.db, &token).await?;
+        Caller::admit(state, found).map(PipeReader)
     }
 }
 

@@ -31,6 +31,9 @@ pub enum ApiError {
     Status(u16, String),
     #[error("the database is unavailable right now; retry shortly")]
     Unavailable(#[source] sqlx::Error),
+    /// The token is over its rate limit: 429 with Tinybird's headers.
+    #[error("too many requests: this token may make {limit} per second; retry in {reset_secs} s")]
+    TooManyRequests { limit: u32, reset_secs: u64 },
     /// Work the answer needs is under way: 503 with `Retry-After`.
     #[error("{message}")]
     Busy {
@@ -89,6 +92,7 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let retry_after = match &self {
@@ -110,6 +114,13 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::TooManyRequests { limit, reset_secs } = self {
+            let headers = response.headers_mut();
+            headers.insert("x-ratelimit-limit", HeaderValue::from(limit));
+            headers.insert("x-ratelimit-remaining", HeaderValue::from(0u32));
+            headers.insert("x-ratelimit-reset", HeaderValue::from(reset_secs));
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(reset_secs));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response

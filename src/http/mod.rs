@@ -27,6 +27,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::auth::rate::RateLimiter;
 use crate::cache::Polling;
 use crate::config::Config;
 use crate::forecasting::ForecastService;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub forecast: Arc<ForecastService>,
     /// Data versions, answer cache, token cache (src/cache/).
     pub polling: Arc<Polling>,
+    /// Per-token requests per second (src/auth/rate.rs).
+    pub rate_limits: Arc<RateLimiter>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

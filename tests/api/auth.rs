@@ -155,3 +155,102 @@ async fn reading_the_quarantine_needs_the_read_scope() {
         .collect();
     assert_eq!(names, ["customers"]);
 }
+
+/// Sends `n` GETs of `path` with `token` back to back; their statuses and
+/// the last answer's headers.
+async fn burst(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    n: usize,
+) -> (Vec<u16>, reqwest::header::HeaderMap, serde_json::Value) {
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for _ in 0..n {
+        let resp = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+        let headers = resp.headers().clone();
+        last = Some((headers, split(resp).await.1));
+    }
+    let (headers, body) = last.unwrap();
+    (statuses, headers, body)
+}
+
+/// Per-token rate limits: a token's own limit wins over the default, both
+/// the Pipes read path (token cache) and the other endpoints count, a 429
+/// carries Tinybird's headers, and the next window serves again.
+#[tokio::test]
+async fn tokens_over_their_rate_limit_get_429_with_the_headers() {
+    let app = TestApp::spawn_with(&[("LTV_AUTH__RATE_LIMIT_RPS", "4")]).await;
+    let scopes: Vec<ltv_pipes::auth::Scope> = vec!["ADMIN".parse().unwrap()];
+    let own = ltv_pipes::auth::create_with(
+        &app.pool,
+        ltv_pipes::auth::NewToken {
+            scopes: &scopes,
+            rate_limit_rps: Some(2),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let plain = token(&app, &["ADMIN"], None).await;
+    for path in ["/v0/pipes", "/v0/datasources"] {
+        // A fresh window for each path's burst.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let (statuses, headers, body) = burst(&app, &own, path, 3).await;
+        assert_eq!(statuses, [200, 200, 429], "{path}: {body}");
+        assert_eq!(headers["x-ratelimit-limit"], "2");
+        assert_eq!(headers["x-ratelimit-remaining"], "0");
+        assert_eq!(headers["x-ratelimit-reset"], "1");
+        assert_eq!(headers["retry-after"], "1");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("too many requests"),
+            "{body}"
+        );
+        let (statuses, headers, _) = burst(&app, &plain, path, 5).await;
+        assert_eq!(statuses, [200, 200, 200, 200, 429], "{path}: the default");
+        assert_eq!(headers["x-ratelimit-limit"], "4");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (statuses, _, _) = burst(&app, &own, "/v0/pipes", 1).await;
+    assert_eq!(statuses, [200], "the next window serves again");
+    // Probes carry no token and are never limited.
+    for _ in 0..10 {
+        let resp = app.client.get(app.url("/health")).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn the_cli_stores_a_tokens_own_rate_limit() {
+    let url = crate::helpers::fresh_database().await;
+    let out = crate::helpers::run_cli(
+        &url,
+        &[
+            "token", "create", "--scope", "ADMIN", "--name", "limited", "--rps", "7",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let rps: Option<i32> =
+        sqlx::query_scalar("SELECT rate_limit_rps FROM tokens WHERE name = 'limited'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rps, Some(7));
+    let out = crate::helpers::run_cli(&url, &["token", "create", "--scope", "ADMIN", "--rps", "0"]);
+    assert!(!out.status.success(), "--rps 0 must be refused");
+}
