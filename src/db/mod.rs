@@ -1,6 +1,7 @@
 //! The database: a pool to PostgreSQL (an external server from `database.url`, or
 //! the embedded cluster), migrations, and readiness.
 
+pub mod backup;
 pub mod binaries;
 pub mod components;
 pub mod embedded;
@@ -70,6 +71,15 @@ impl Database {
             cluster,
             supervisor,
         })
+    }
+
+    /// A libpq URL of the database, for PostgreSQL's own tools.
+    pub fn tool_url(&self, config: &Config) -> String {
+        match (&self.cluster, config.database.external_url()) {
+            (Some(cluster), _) => cluster.url(embedded::ROLE),
+            (None, Some(url)) => url.to_string(),
+            (None, None) => unreachable!("without database.url the embedded cluster runs"),
+        }
     }
 
     /// For one-off commands: stops the embedded cluster only if this process
