@@ -26,6 +26,7 @@ pub struct Application {
     polling: Arc<Polling>,
     /// LISTENing for other servers' writes since before the versions were read.
     notifications: sqlx::postgres::PgListener,
+    jwt_key: Arc<Vec<u8>>,
 }
 
 impl Application {
@@ -43,6 +44,10 @@ impl Application {
                 file.display()
             );
         }
+        let jwt_key = Arc::new(auth::jwt::signing_key(
+            config.auth.fixed_jwt_secret(),
+            &config.data_dir,
+        )?);
         let (pipes, report) = Registry::load(&config.pipes.dir).with_context(|| {
             format!(
                 "cannot read the pipes folder {}",
@@ -76,6 +81,7 @@ impl Application {
             forecast,
             polling,
             notifications,
+            jwt_key,
         })
     }
 
@@ -103,6 +109,7 @@ impl Application {
             forecast: self.forecast.clone(),
             polling: self.polling.clone(),
             rate_limits: Arc::new(RateLimiter::new(self.config.auth.rate_limit_rps)),
+            jwt_key: self.jwt_key.clone(),
         };
         let reloader = tokio::spawn(reload_on_sighup(self.pipes.clone()));
         let refresher = tokio::spawn(self.forecast.clone().run_refresher());

@@ -121,6 +121,35 @@ enum TokenCommand {
     },
     /// Revoke a token by name.
     Revoke { name: String },
+    /// Sign a JWT for a user-facing embed (no database involved): it reads
+    /// the given pipes, with parameters fixed by the server whatever the
+    /// caller sends. Signed with auth.jwt_secret (or <data_dir>/jwt_secret).
+    Jwt {
+        /// A pipe the token may read. Repeatable.
+        #[arg(long = "pipe", required = true)]
+        pipes: Vec<String>,
+        /// name=value: a parameter fixed for every pipe above. Repeatable.
+        #[arg(long = "fixed-param", value_parser = parse_fixed_param)]
+        fixed: Vec<(String, String)>,
+        /// Seconds until the token expires.
+        #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+        expires_in_secs: u64,
+        /// Requests per second this token may make (default: auth.rate_limit_rps).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        rps: Option<u32>,
+        /// A name carried in the token (for logs and your own bookkeeping).
+        #[arg(long, default_value = "embed")]
+        name: String,
+    },
+}
+
+fn parse_fixed_param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("'{s}' is not name=value")),
+    }
 }
 
 fn parse_scope(s: &str) -> Result<Scope, String> {
@@ -372,7 +401,43 @@ where
     result
 }
 
+fn sign_jwt(config: &Config, cmd: TokenCommand) -> anyhow::Result<()> {
+    let TokenCommand::Jwt {
+        pipes,
+        fixed,
+        expires_in_secs,
+        rps,
+        name,
+    } = cmd
+    else {
+        unreachable!("only called for `token jwt`");
+    };
+    let fixed: std::collections::BTreeMap<String, serde_json::Value> = fixed
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    let claims = auth::jwt::Claims {
+        name,
+        exp: Utc::now().timestamp() + i64::try_from(expires_in_secs)?,
+        scopes: pipes
+            .into_iter()
+            .map(|pipe| auth::jwt::JwtScope {
+                kind: "PIPES:READ".into(),
+                resource: pipe,
+                fixed_params: fixed.clone(),
+            })
+            .collect(),
+        limits: rps.map(|rps| auth::jwt::Limits { rps: Some(rps) }),
+    };
+    let key = auth::jwt::signing_key(config.auth.fixed_jwt_secret(), &config.data_dir)?;
+    println!("{}", auth::jwt::sign(&key, &claims)?);
+    Ok(())
+}
+
 async fn token(config: &Config, cmd: TokenCommand) -> anyhow::Result<()> {
+    if matches!(cmd, TokenCommand::Jwt { .. }) {
+        return sign_jwt(config, cmd);
+    }
     with_db(config, |pool| async move {
         match cmd {
             TokenCommand::Create {
@@ -396,6 +461,7 @@ async fn token(config: &Config, cmd: TokenCommand) -> anyhow::Result<()> {
                 }
                 println!("revoked {name}");
             }
+            TokenCommand::Jwt { .. } => unreachable!("signed without the database"),
         }
         Ok(())
     })

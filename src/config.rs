@@ -93,12 +93,19 @@ pub struct AuthConfig {
     pub admin_token: SecretString,
     /// Requests per second of a token without its own limit (0: none).
     pub rate_limit_rps: u32,
+    /// The HS256 key of JWTs (empty: generated into <data_dir>/jwt_secret).
+    pub jwt_secret: SecretString,
 }
 
 impl AuthConfig {
     pub fn fixed_admin_token(&self) -> Option<&str> {
         let token = self.admin_token.expose_secret().trim();
         (!token.is_empty()).then_some(token)
+    }
+
+    pub fn fixed_jwt_secret(&self) -> Option<&str> {
+        let secret = self.jwt_secret.expose_secret().trim();
+        (!secret.is_empty()).then_some(secret)
     }
 }
 

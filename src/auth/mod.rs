@@ -2,6 +2,7 @@
 //! turns the outcome into 401/403.
 
 pub mod cache;
+pub mod jwt;
 pub mod rate;
 mod scope;
 

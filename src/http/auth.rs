@@ -6,12 +6,18 @@ use axum::http::request::Parts;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::auth::{self, Need, Scope, TokenInfo};
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::auth::{self, jwt, Need, Scope, TokenInfo};
 
 /// A caller with a live token. Extraction fails with 401 when no token was sent
 /// and 403 when the token is unknown, revoked or expired.
 pub struct Caller {
     scopes: Vec<Scope>,
+    /// A JWT's fixed parameters, per pipe (empty for stored tokens).
+    fixed: BTreeMap<String, BTreeMap<String, Value>>,
 }
 
 impl Caller {
@@ -29,6 +35,16 @@ impl Caller {
     pub fn allows(&self, need: Need<'_>) -> bool {
         self.scopes.iter().any(|s| s.allows(need))
     }
+
+    /// Replaces, in the request's final parameters, every parameter the
+    /// token fixes for `pipe`: the caller's own values never reach the pipe.
+    pub fn apply_fixed(&self, pipe: &str, params: &mut BTreeMap<String, Value>) {
+        if let Some(fixed) = self.fixed.get(pipe) {
+            for (name, value) in fixed {
+                params.insert(name.clone(), value.clone());
+            }
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -39,6 +55,9 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = token_of(parts)?;
+        if jwt::looks_like_jwt(&token) {
+            return Caller::from_jwt(state, &token);
+        }
         Caller::admit(state, auth::lookup(&state.db, &token).await?)
     }
 }
@@ -60,7 +79,17 @@ impl Caller {
             })?;
         Ok(Caller {
             scopes: info.scopes,
+            fixed: BTreeMap::new(),
         })
+    }
+
+    /// A signed token: verified with the server's key, no database lookup.
+    fn from_jwt(state: &AppState, token: &str) -> Result<Self, ApiError> {
+        let verified = jwt::verify(&state.jwt_key, token)
+            .map_err(|why| ApiError::Forbidden(format!("invalid token: {why}")))?;
+        let mut caller = Caller::admit(state, Some(verified.info))?;
+        caller.fixed = verified.fixed;
+        Ok(caller)
     }
 }
 
@@ -78,6 +107,9 @@ impl FromRequestParts<AppState> for PipeReader {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = token_of(parts)?;
+        if jwt::looks_like_jwt(&token) {
+            return Caller::from_jwt(state, &token).map(PipeReader);
+        }
         let found = state.polling.tokens.lookup(&state.db, &token).await?;
         Caller::admit(state, found).map(PipeReader)
     }

@@ -47,6 +47,8 @@ pub struct AppState {
     pub polling: Arc<Polling>,
     /// Per-token requests per second (src/auth/rate.rs).
     pub rate_limits: Arc<RateLimiter>,
+    /// The key JWTs are signed and verified with (src/auth/jwt.rs).
+    pub jwt_key: Arc<Vec<u8>>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -55,6 +55,8 @@ pub async fn run_pipe(
     if method == Method::POST {
         params.extend(body_params(&headers, body).await?);
     }
+    // Last, over every source of parameters: a JWT's fixed values win.
+    caller.apply_fixed(name, &mut params);
     let compiled = pipe.compile(&params).map_err(pipe_error)?;
     let key = RequestKey::new(&pipe, format, &compiled);
     let cache_control = state.config.cache.cache_control.as_str();

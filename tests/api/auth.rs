@@ -254,3 +254,201 @@ async fn the_cli_stores_a_tokens_own_rate_limit() {
     let out = crate::helpers::run_cli(&url, &["token", "create", "--scope", "ADMIN", "--rps", "0"]);
     assert!(!out.status.success(), "--rps 0 must be refused");
 }
+
+const JWT_SECRET: &str = "test-jwt-signing-key";
+
+fn jwt(
+    pipes: &[&str],
+    fixed: &[(&str, &str)],
+    exp_in: i64,
+    rps: Option<u32>,
+    secret: &str,
+) -> String {
+    use ltv_pipes::auth::jwt::{sign, Claims, JwtScope, Limits};
+    let claims = Claims {
+        name: "tenant".into(),
+        exp: chrono::Utc::now().timestamp() + exp_in,
+        scopes: pipes
+            .iter()
+            .map(|p| JwtScope {
+                kind: "PIPES:READ".into(),
+                resource: p.to_string(),
+                fixed_params: fixed
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+                    .collect(),
+            })
+            .collect(),
+        limits: rps.map(|rps| Limits { rps: Some(rps) }),
+    };
+    sign(secret.as_bytes(), &claims).unwrap()
+}
+
+/// The countries of a customer_ltv answer for `token`, sent the way `how` says.
+async fn countries(app: &TestApp, token: &str, how: &str) -> (StatusCode, Vec<String>) {
+    let base = app.url("/v0/pipes/customer_ltv.json");
+    let req = match how {
+        "plain" => app.client.get(&base),
+        "query" => app.client.get(format!("{base}?country=DE")),
+        "repeated" => app
+            .client
+            .get(format!("{base}?country=US&country=DE&country=DE")),
+        "json" => app
+            .client
+            .post(&base)
+            .json(&serde_json::json!({"country": "DE"})),
+        "form" => app
+            .client
+            .post(format!("{base}?country=US"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("country=DE"),
+        "token-in-query" => app.client.get(format!("{base}?country=DE&token={token}")),
+        other => panic!("{other}"),
+    };
+    let req = if how == "token-in-query" {
+        req
+    } else {
+        req.bearer_auth(token)
+    };
+    let (status, body) = split(req.send().await.unwrap()).await;
+    let found = body["data"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| r["country"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    (status, found)
+}
+
+/// JWTs for embeds: verified without the database, fixed_params beat every
+/// way a caller can send a parameter, only the named pipes are readable,
+/// expired, tampered or foreign tokens are 403, limits.rps is enforced, and
+/// `ltv-pipes token jwt` signs tokens the server accepts.
+#[tokio::test]
+async fn jwts_read_only_their_pipes_with_their_fixed_params() {
+    let app = TestApp::spawn_with(&[("LTV_AUTH__JWT_SECRET", JWT_SECRET)]).await;
+    let customers = r#"{"customer_id":"us1","registration_date":"2024-01-01","country":"US"}
+{"customer_id":"de1","registration_date":"2024-01-01","country":"DE"}
+{"customer_id":"de2","registration_date":"2024-01-01","country":"DE"}"#;
+    assert!(app
+        .post_events("customers", customers.to_string())
+        .await
+        .0
+        .is_success());
+    let tenant = jwt(
+        &["customer_ltv"],
+        &[("country", "US")],
+        600,
+        None,
+        JWT_SECRET,
+    );
+    for how in [
+        "plain",
+        "query",
+        "repeated",
+        "json",
+        "form",
+        "token-in-query",
+    ] {
+        let (status, found) = countries(&app, &tenant, how).await;
+        assert_eq!(status, StatusCode::OK, "{how}");
+        assert_eq!(found, ["US"], "{how}: the fixed country must win");
+    }
+    // Without fixed params the caller chooses.
+    let open = jwt(&["customer_ltv"], &[], 600, None, JWT_SECRET);
+    assert_eq!(countries(&app, &open, "query").await.1, ["DE", "DE"]);
+    // Only the named pipe, and nothing but pipes.
+    let (status, body) = split(
+        app.client
+            .get(app.url("/v0/datasources"))
+            .bearer_auth(&tenant)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["datasources"]),
+        (StatusCode::OK, &serde_json::json!([])),
+        "{body}"
+    );
+    for (method, path) in [
+        ("GET", "/v0/pipes/ltv_overview.json"),
+        ("GET", "/v0/datasources/customers/quarantine"),
+        ("POST", "/v0/events?name=customers"),
+    ] {
+        let req = match method {
+            "GET" => app.client.get(app.url(path)),
+            _ => app.client.post(app.url(path)).body(customers),
+        };
+        let (status, body) = split(req.bearer_auth(&tenant).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+    }
+    // Expired, signed with another key, tampered.
+    let expired = jwt(
+        &["customer_ltv"],
+        &[("country", "US")],
+        -5,
+        None,
+        JWT_SECRET,
+    );
+    let foreign = jwt(&["customer_ltv"], &[], 600, None, "another-key");
+    let parts: Vec<&str> = tenant.split('.').collect();
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        open.split('.').nth(1).unwrap(),
+        parts[2]
+    );
+    for (token, why) in [
+        (&expired, "expired"),
+        (&foreign, "signature"),
+        (&tampered, "signature"),
+    ] {
+        let (status, body) = split(
+            app.client
+                .get(app.url("/v0/pipes/customer_ltv.json"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{why}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(why), "{body}");
+    }
+    // limits.rps.
+    let limited = jwt(&["customer_ltv"], &[], 600, Some(2), JWT_SECRET);
+    let (statuses, headers, _) = burst(&app, &limited, "/v0/pipes/customer_ltv.json", 3).await;
+    assert_eq!(statuses, [200, 200, 429]);
+    assert_eq!(headers["x-ratelimit-limit"], "2");
+
+    // The CLI signs with the same key.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ltv-pipes"))
+        .args([
+            "token",
+            "jwt",
+            "--pipe",
+            "customer_ltv",
+            "--fixed-param",
+            "country=DE",
+            "--expires-in-secs",
+            "60",
+        ])
+        .env("LTV_AUTH__JWT_SECRET", JWT_SECRET)
+        .env("LTV_DATA_DIR", crate::helpers::scratch_dir("jwt"))
+        .env_remove("LTV_CONFIG")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let signed = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(countries(&app, &signed, "plain").await.1, ["DE", "DE"]);
+    assert_eq!(countries(&app, &signed, "form").await.1, ["DE", "DE"]);
+}
