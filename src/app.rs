@@ -33,8 +33,9 @@ impl Application {
     /// Opens and migrates the database, makes sure an admin token exists (printing
     /// it when it was just created) and binds the listen address (port 0: any).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = Database::open(&config).await?;
+        let mut db = Database::open(&config).await?;
         db::migrate(&db.pool).await?;
+        db.use_reader_role(&config).await?;
         if let Some(token) =
             auth::ensure_admin(&db.pool, &config.data_dir, config.auth.fixed_admin_token()).await?
         {

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod binaries;
 pub mod components;
 pub mod embedded;
+pub mod roles;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -71,6 +72,36 @@ impl Database {
             cluster,
             supervisor,
         })
+    }
+
+    /// Makes pipes run as [`roles::READER`] (after the migrations, which
+    /// create the tables it is granted): the read pool, which has opened no
+    /// connection yet, is rebuilt to log in as it (embedded) or take it at
+    /// connection start (`DATABASE_URL`). Unchanged when the role cannot be
+    /// made.
+    pub async fn use_reader_role(&mut self, config: &Config) -> anyhow::Result<()> {
+        match roles::apply(&self.pool).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            // A user that owns the tables but may not grant on the database
+            // (an external server): pipes keep running as that user.
+            Err(e) => {
+                tracing::warn!(error = %e, role = roles::READER, "cannot set up the pipes' role; pipes run as the configured user");
+                return Ok(());
+            }
+        }
+        let options = match (&self.cluster, config.database.external_url()) {
+            (Some(cluster), _) => cluster
+                .connect_options(embedded::ROLE)
+                .username(roles::READER),
+            (None, Some(url)) => {
+                PgConnectOptions::from_str(url)?.options([("role", roles::READER)])
+            }
+            (None, None) => unreachable!("without database.url the embedded cluster runs"),
+        };
+        self.read_pool.close().await;
+        self.read_pool = build_pool(config, options, true);
+        Ok(())
     }
 
     /// A libpq URL of the database, for PostgreSQL's own tools.

@@ -194,6 +194,13 @@ fn run_error(e: RunError) -> ApiError {
             };
             ApiError::BadRequest(format!("PostgreSQL rejected a parameter value: {message}"))
         }
+        // 42501 insufficient_privilege: the pipe reads what pipes may not.
+        RunError::Sql(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42501") => {
+            ApiError::Forbidden(format!(
+                "pipes may read only the datasources, the derived state and the forecast: {}",
+                db.message()
+            ))
+        }
         // 25006 read_only_sql_transaction: the pipe's SQL tries to write.
         RunError::Sql(sqlx::Error::Database(db)) if db.code().as_deref() == Some("25006") => {
             ApiError::BadRequest("pipes are read-only: this pipe's SQL tries to modify data".into())

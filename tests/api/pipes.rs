@@ -634,3 +634,34 @@ async fn pipes_are_planned_with_their_parameters_every_time() {
         assert_eq!(body["data"], json!([{"mode": "force_custom_plan", "x": x}]));
     }
 }
+
+/// Pipes run as a role that reads only the datasources and the derived
+/// state: a pipe that selects from `tokens` or the quarantine, or calls a
+/// file function, fails with a clear 403, while ordinary pipes answer.
+#[tokio::test]
+async fn pipes_cannot_read_tokens_or_files() {
+    let dir = crate::helpers::scratch_dir("private-pipes");
+    let pipes = [
+        ("secrets", "SELECT name FROM tokens"),
+        ("rejected", "SELECT raw FROM quarantine"),
+        ("file", "SELECT pg_read_file('/etc/passwd') AS f"),
+        ("fine", "SELECT count(*) AS n FROM transactions"),
+    ];
+    for (name, sql) in pipes {
+        std::fs::write(
+            dir.join(format!("{name}.pipe")),
+            format!("NODE n\nSQL >\n    {sql}\n"),
+        )
+        .unwrap();
+    }
+    let app = TestApp::spawn_with(&[("LTV_PIPES__DIR", dir.to_str().unwrap())]).await;
+    for name in ["secrets", "rejected", "file"] {
+        let (status, body) = app.get(&format!("/v0/pipes/{name}.json")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");
+        let message = body["error"].as_str().unwrap();
+        assert!(message.contains("permission denied"), "{name}: {message}");
+    }
+    let (status, body) = app.get("/v0/pipes/fine.json").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"][0]["n"], 0);
+}
