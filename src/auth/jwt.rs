@@ -16,8 +16,6 @@
 //! token's rate limit.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::Context;
@@ -131,15 +129,7 @@ pub fn signing_key(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let secret = hex::encode(bytes);
-    std::fs::create_dir_all(data_dir)?;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&file)
-        .with_context(|| format!("cannot write {}", file.display()))?;
-    writeln!(f, "{secret}")?;
-    f.sync_all()?;
+    super::write_secret(&file, &secret)?;
     Ok(secret.into_bytes())
 }
 

@@ -173,18 +173,26 @@ pub async fn ensure_admin(
         }
     }
     let token = generate();
-    std::fs::create_dir_all(data_dir)?;
+    write_secret(&file, &token)?;
+    insert_admin(pool, &token).await?;
+    Ok(Some(token))
+}
+
+/// Writes a generated secret to `file` (mode 0600, synced), creating its folder.
+pub(crate) fn write_secret(file: &Path, secret: &str) -> anyhow::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(&file)
+        .open(file)
         .with_context(|| format!("cannot write {}", file.display()))?;
-    writeln!(f, "{token}")?;
+    writeln!(f, "{secret}")?;
     f.sync_all()?;
-    insert_admin(pool, &token).await?;
-    Ok(Some(token))
+    Ok(())
 }
 
 #[cfg(test)]

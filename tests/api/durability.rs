@@ -20,6 +20,24 @@ fn row(id: &str) -> String {
     )
 }
 
+/// Every acknowledged transaction id is stored.
+async fn assert_none_lost(pool: &sqlx::PgPool, acked: &HashSet<String>) {
+    let stored: HashSet<String> = sqlx::query_scalar("SELECT transaction_id FROM transactions")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let lost: Vec<_> = acked.difference(&stored).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged rows lost, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        lost.first()
+    );
+}
+
 #[tokio::test]
 async fn kill_9_during_a_stream_of_posts_loses_no_acknowledged_row() {
     let url = fresh_database().await;
@@ -72,21 +90,9 @@ async fn kill_9_during_a_stream_of_posts_loses_no_acknowledged_row() {
     let mut again = ServerProcess::start(&env);
     again.wait_ready(Duration::from_secs(30)).await;
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let stored: HashSet<String> = sqlx::query_scalar("SELECT transaction_id FROM transactions")
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
     let acked = acked.lock().unwrap().clone();
-    let lost: Vec<_> = acked.difference(&stored).collect();
     assert!(acked.len() >= 300);
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged rows lost, e.g. {:?}",
-        lost.len(),
-        lost.first()
-    );
+    assert_none_lost(&pool, &acked).await;
     // And what was committed is in the derived state, exactly.
     assert_derived_exact(&pool, "after kill -9").await;
 }
@@ -346,21 +352,8 @@ async fn a_killed_postmaster_is_restarted_and_loses_no_acknowledged_row() {
         data.join("postgres").display()
     );
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let stored: HashSet<String> = sqlx::query_scalar("SELECT transaction_id FROM transactions")
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
     let acked = acked.lock().unwrap().clone();
-    let lost: Vec<_> = acked.difference(&stored).collect();
-    assert!(
-        lost.is_empty(),
-        "{} of {} acknowledged rows lost, e.g. {:?}",
-        lost.len(),
-        acked.len(),
-        lost.first()
-    );
+    assert_none_lost(&pool, &acked).await;
     assert_derived_exact(&pool, "after the postmaster crashes").await;
     pool.close().await;
     again.signal(Signal::SIGTERM);
