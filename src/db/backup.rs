@@ -13,21 +13,14 @@ use super::binaries::find_bin_dir;
 
 /// Writes a custom-format dump of the database at `url` to `file`.
 pub fn dump(bin_dir: &str, url: &str, file: &Path) -> anyhow::Result<()> {
-    let tool = tool(bin_dir, "pg_dump")?;
-    let out = Command::new(&tool)
-        .args(["--format=custom", "--no-owner", "--no-privileges", "--file"])
-        .arg(file)
-        .arg("--dbname")
-        .arg(url)
-        .output()
-        .with_context(|| format!("cannot run {}", tool.display()))?;
-    if !out.status.success() {
-        bail!(
-            "pg_dump failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    let args = ["--format=custom", "--no-owner", "--no-privileges", "--file"];
+    run_tool(
+        bin_dir,
+        "pg_dump",
+        &args,
+        [file.as_os_str(), "--dbname".as_ref(), url.as_ref()],
+    )
+    .context("pg_dump failed")
 }
 
 /// Restores `file` into the database at `url`, all or nothing.
@@ -35,24 +28,37 @@ pub fn restore(bin_dir: &str, url: &str, file: &Path) -> anyhow::Result<()> {
     if !file.is_file() {
         bail!("{} is not a file", file.display());
     }
-    let tool = tool(bin_dir, "pg_restore")?;
+    let args = [
+        "--no-owner",
+        "--no-privileges",
+        "--exit-on-error",
+        "--single-transaction",
+        "--dbname",
+    ];
+    run_tool(
+        bin_dir,
+        "pg_restore",
+        &args,
+        [url.as_ref(), file.as_os_str()],
+    )
+    .context("pg_restore failed (nothing was restored)")
+}
+
+/// Runs a PostgreSQL client tool; its stderr is the error when it fails.
+fn run_tool<'a>(
+    bin_dir: &str,
+    name: &str,
+    flags: &[&str],
+    rest: impl IntoIterator<Item = &'a std::ffi::OsStr>,
+) -> anyhow::Result<()> {
+    let tool = tool(bin_dir, name)?;
     let out = Command::new(&tool)
-        .args([
-            "--no-owner",
-            "--no-privileges",
-            "--exit-on-error",
-            "--single-transaction",
-            "--dbname",
-        ])
-        .arg(url)
-        .arg(file)
+        .args(flags)
+        .args(rest)
         .output()
         .with_context(|| format!("cannot run {}", tool.display()))?;
     if !out.status.success() {
-        bail!(
-            "pg_restore failed (nothing was restored): {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("{}", String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(())
 }
