@@ -852,8 +852,79 @@ async fn ingest(server: &Server, client: &reqwest::Client) -> anyhow::Result<Val
         anyhow::ensure!(resp.status().is_success(), "events: {}", resp.text().await?);
         resp.bytes().await?;
     }
+    // Acknowledged (committed) at once; applied by the maintainer after.
     let events_rate = lines.len() as f64 / t.elapsed().as_secs_f64();
-    let (_, singles) = new_transactions(300, &format!("one_{run}_"), customers);
+    queue_drained(&server.pool).await?;
+    let events_applied_rate = lines.len() as f64 / t.elapsed().as_secs_f64();
+    let single_wait =
+        single_events(client, server, &format!("one_{run}_"), customers, true).await?;
+    let single_ack =
+        single_events(client, server, &format!("ack_{run}_"), customers, false).await?;
+    queue_drained(&server.pool).await?;
+    let concurrent = concurrent_events(client, server, &format!("conc_{run}_"), customers).await?;
+    println!(
+        "\n| ingest | rows/s or ms | COPY, unindexed | ratio | COPY, same indexes | ratio |\n|---|---|---|---|---|---|"
+    );
+    for (what, rate) in [
+        (
+            format!("bulk append, {n} CSV rows (answered once applied)"),
+            bulk_rate,
+        ),
+        (
+            "Events API, 10,000-line NDJSON, acknowledged".to_string(),
+            events_rate,
+        ),
+        (
+            "Events API, 10,000-line NDJSON, applied".to_string(),
+            events_applied_rate,
+        ),
+        (
+            format!("Events API, single rows with wait=true, {CONCURRENT_WRITERS} clients"),
+            concurrent,
+        ),
+    ] {
+        println!(
+            "| {what} | {rate:.0} rows/s | {copy_rate:.0} | {:.2} | {indexed_copy_rate:.0} | {:.2} |",
+            rate / copy_rate,
+            rate / indexed_copy_rate
+        );
+    }
+    println!(
+        "| Events API, single row, wait=true | p50 {:.2} ms, p99 {:.2} ms | | |",
+        single_wait.p50, single_wait.p99
+    );
+    println!(
+        "| Events API, single row, no wait | p50 {:.2} ms, p99 {:.2} ms | | |",
+        single_ack.p50, single_ack.p99
+    );
+    Ok(json!({
+        "plain_copy_rows_per_s": copy_rate, "indexed_copy_rows_per_s": indexed_copy_rate,
+        "bulk_rows_per_s": bulk_rate, "bulk_ratio": bulk_rate / copy_rate,
+        "events_ndjson_rows_per_s": events_rate, "events_ratio": events_rate / copy_rate,
+        "events_ndjson_applied_rows_per_s": events_applied_rate,
+        "events_single_wait_p50_ms": single_wait.p50, "events_single_wait_p99_ms": single_wait.p99,
+        "events_single_p50_ms": single_ack.p50, "events_single_p99_ms": single_ack.p99,
+        "events_concurrent_wait_rows_per_s": concurrent,
+    }))
+}
+
+/// Clients posting single rows at once in [`concurrent_events`].
+const CONCURRENT_WRITERS: usize = 32;
+
+/// 300 single-row posts one after another, with or without `wait=true`.
+async fn single_events(
+    client: &reqwest::Client,
+    server: &Server,
+    prefix: &str,
+    customers: i64,
+    wait: bool,
+) -> anyhow::Result<Timing> {
+    let url = format!(
+        "{}/v0/events?name=transactions{}",
+        server.base,
+        if wait { "&wait=true" } else { "" }
+    );
+    let (_, singles) = new_transactions(300, prefix, customers);
     let mut samples = Vec::new();
     for line in singles {
         let t = Instant::now();
@@ -864,33 +935,66 @@ async fn ingest(server: &Server, client: &reqwest::Client) -> anyhow::Result<Val
             .send()
             .await?;
         anyhow::ensure!(resp.status().is_success());
+        if wait {
+            anyhow::ensure!(
+                resp.status() == reqwest::StatusCode::OK,
+                "wait=true answered {}",
+                resp.status()
+            );
+        }
         resp.bytes().await?;
         samples.push(t.elapsed());
     }
-    let single = timing(samples);
-    println!(
-        "\n| ingest | rows/s or ms | COPY, unindexed | ratio | COPY, same indexes | ratio |\n|---|---|---|---|---|---|"
-    );
-    for (what, rate) in [
-        (format!("bulk append, {n} CSV rows"), bulk_rate),
-        ("Events API, 10,000-line NDJSON".to_string(), events_rate),
-    ] {
-        println!(
-            "| {what} | {rate:.0} rows/s | {copy_rate:.0} | {:.2} | {indexed_copy_rate:.0} | {:.2} |",
-            rate / copy_rate,
-            rate / indexed_copy_rate
-        );
+    Ok(timing(samples))
+}
+
+/// [`CONCURRENT_WRITERS`] clients each posting 100 single rows with
+/// `wait=true`: rows/s applied (many requests share a maintainer pass).
+async fn concurrent_events(
+    client: &reqwest::Client,
+    server: &Server,
+    prefix: &str,
+    customers: i64,
+) -> anyhow::Result<f64> {
+    let url = format!("{}/v0/events?name=transactions&wait=true", server.base);
+    let (_, lines) = new_transactions(CONCURRENT_WRITERS * 100, prefix, customers);
+    let t = Instant::now();
+    let mut writers = Vec::new();
+    for part in lines.chunks(100) {
+        let (client, url, part) = (client.clone(), url.clone(), part.to_vec());
+        writers.push(tokio::spawn(async move {
+            for line in part {
+                let resp = client
+                    .post(&url)
+                    .bearer_auth(TOKEN)
+                    .body(line)
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    resp.status() == reqwest::StatusCode::OK,
+                    "wait=true answered {}",
+                    resp.status()
+                );
+                resp.bytes().await?;
+            }
+            anyhow::Ok(())
+        }));
     }
-    println!(
-        "| Events API, single row | p50 {:.2} ms, p99 {:.2} ms | | |",
-        single.p50, single.p99
-    );
-    Ok(json!({
-        "plain_copy_rows_per_s": copy_rate, "indexed_copy_rows_per_s": indexed_copy_rate,
-        "bulk_rows_per_s": bulk_rate, "bulk_ratio": bulk_rate / copy_rate,
-        "events_ndjson_rows_per_s": events_rate, "events_ratio": events_rate / copy_rate,
-        "events_single_p50_ms": single.p50, "events_single_p99_ms": single.p99,
-    }))
+    for w in writers {
+        w.await??;
+    }
+    Ok(lines.len() as f64 / t.elapsed().as_secs_f64())
+}
+
+/// Returns once the maintainer's queue is empty.
+async fn queue_drained(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    while sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM pending_apply)")
+        .fetch_one(pool)
+        .await?
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
 }
 
 /// ms from a new transaction's 2xx to customer_ltv showing it.

@@ -1,14 +1,21 @@
--- Writing a batch: the raw rows and every derived table, in the caller's
--- transaction. This is the one place the derived state is kept incrementally;
--- no trigger writes anywhere. Every writer goes through these functions (the
--- Events API and the bulk endpoint call them from src/ingest/store.rs; psql
--- can too), or writes raw rows and then runs `ltv-pipes rollups refresh`,
--- which recomputes every derived table from the raw tables (src/rollups/).
+-- Writing a batch: the raw rows, then every derived table. This is the one
+-- place the derived state is kept incrementally; no trigger writes anywhere.
 --
--- Order within a batch:
---   1. the raw rows (a repeated transaction/interaction id is a no-op, a
---      customer identical to the stored one is left alone): only rows really
---      written go further, so a retried batch changes nothing;
+-- The rule (README "Writes", ARCHITECTURE.md): a write commits its raw rows
+-- and their keys in `pending_apply` in one transaction and is acknowledged;
+-- the maintainer (src/ingest/maintainer.rs, one pass at a time across every
+-- server) calls ltv_apply_pending, which claims a batch of keys, applies
+-- their rows to the derived state and deletes the keys in one transaction:
+-- each raw row is applied exactly once, many requests' rows share one pass
+-- (group commit), and a crash leaves the keys to the next pass. psql writers
+-- may insert the keys themselves, call ltv_write_<x> (raw rows and derived
+-- state in their own transaction), or write raw rows and run `ltv-pipes
+-- rollups refresh`, which recomputes every derived table (src/rollups/).
+--
+-- Applying rows (ltv_apply_<x>):
+--   1. only rows really written are applied (a repeated transaction or
+--      interaction id is a no-op, a customer identical to the stored one is
+--      left alone), so a retried batch changes nothing;
 --   2. the batch's customers' profiles are created if missing and locked, in
 --      key order, and read: the state before (`old`);
 --   3. the per-customer rollups and the profiles are updated; read again:
@@ -290,10 +297,10 @@ AS $$
                                                         p_satisfaction_score))
 $$;
 
--- The end of a bulk load that wrote raw rows only: steps 2-4 for the rows of
--- `keys` (ids of the datasource `ds`), read back from the raw table. Applying
--- the same customer twice is harmless (the second time its profile already
--- holds the attributes: new equals old).
+-- Steps 2-4 for the rows of `keys` (ids of the datasource `ds`), read back
+-- from the raw table: the maintainer's pass. Applying the same customer twice
+-- is harmless (the second time its profile already holds the attributes: new
+-- equals old); a transaction or interaction key must be applied once.
 CREATE OR REPLACE FUNCTION ltv_apply_written(ds text, keys text[]) RETURNS bigint
 LANGUAGE plpgsql
 AS $$
@@ -307,5 +314,46 @@ BEGIN
             RETURN ltv_apply_interactions(
                 ARRAY(SELECT i FROM customer_interactions i WHERE i.interaction_id = ANY (keys)));
     END CASE;
+END
+$$;
+
+-- One maintainer at a time, across every server, until the caller's commit:
+-- a pass never waits on another pass's profile locks, and a recomputation
+-- (src/rollups/rebuild.rs) takes the same lock so that no pass writes the
+-- derived tables it replaces.
+CREATE OR REPLACE FUNCTION ltv_lock_maintainer() RETURNS void
+LANGUAGE sql
+AS $$ SELECT pg_advisory_xact_lock(7181001) $$;
+
+-- The maintainer's pass, in the caller's transaction: claims (deletes) the
+-- oldest `max_rows` keys of pending_apply and applies their rows, customers
+-- first. Returns how many keys it claimed per datasource (none: nothing was
+-- pending).
+CREATE OR REPLACE FUNCTION ltv_apply_pending(max_rows integer)
+RETURNS TABLE (source text, claimed bigint)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    batch record;
+BEGIN
+    -- An idle server's passes take no lock.
+    IF NOT EXISTS (SELECT 1 FROM pending_apply) THEN
+        RETURN;
+    END IF;
+    PERFORM ltv_lock_maintainer();
+    FOR batch IN
+        WITH c AS (
+            DELETE FROM pending_apply p
+            WHERE p.seq IN (SELECT q.seq FROM pending_apply q ORDER BY q.seq LIMIT max_rows)
+            RETURNING p.datasource AS ds, p.key AS k
+        )
+        SELECT c.ds, count(*) AS n, array_agg(DISTINCT c.k) AS keys FROM c GROUP BY c.ds
+        ORDER BY array_position(ARRAY['customers', 'transactions', 'customer_interactions'], c.ds)
+    LOOP
+        PERFORM ltv_apply_written(batch.ds, batch.keys);
+        source := batch.ds;
+        claimed := batch.n;
+        RETURN NEXT;
+    END LOOP;
 END
 $$;

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::db::{self, Database};
 use crate::forecasting::ForecastService;
 use crate::http::{self, AppState};
+use crate::ingest::maintainer::Maintainer;
 use crate::pipes::registry::Registry;
 
 pub struct Application {
@@ -96,6 +97,15 @@ impl Application {
         &self.db.pool
     }
 
+    /// The maintainer, reporting each pass's versions to this server's copy.
+    fn maintainer(&self) -> Arc<Maintainer> {
+        let versions = self.polling.versions.clone();
+        Arc::new(
+            Maintainer::new(self.db.pool.clone(), self.config.ingest.apply_batch_rows)
+                .with_observer(Box::new(move |bumped| versions.observe_all(bumped))),
+        )
+    }
+
     /// Serves until `shutdown` completes, lets in-flight requests finish, then
     /// closes the pool and stops the embedded cluster.
     pub async fn run_until(
@@ -111,7 +121,9 @@ impl Application {
             polling: self.polling.clone(),
             rate_limits: Arc::new(RateLimiter::new(self.config.auth.rate_limit_rps)),
             jwt_key: self.jwt_key.clone(),
+            maintainer: self.maintainer(),
         };
+        let maintainer = tokio::spawn(state.maintainer.clone().run());
         let reloader = tokio::spawn(reload_on_sighup(self.pipes.clone()));
         let refresher = tokio::spawn(self.forecast.clone().run_refresher());
         let notifications = tokio::spawn(listener::run(
@@ -129,6 +141,8 @@ impl Application {
         .await;
         reloader.abort();
         refresher.abort();
+        // A pass cut short rolls back: its rows stay queued for the next start.
+        maintainer.abort();
         // It holds a pooled connection, which closing the pool waits for.
         notifications.abort();
         self.db.close().await;

@@ -28,8 +28,20 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub http: HttpConfig,
+    pub ingest: IngestConfig,
     pub forecast: ForecastConfig,
     pub cache: CacheConfig,
+}
+
+/// Writes and the maintainer (README "Writes").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Most queued rows one maintainer pass applies.
+    pub apply_batch_rows: u32,
+    /// How long a `wait=true` write waits for its rows to be applied before
+    /// it answers 202 (committed, applied later).
+    pub wait_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

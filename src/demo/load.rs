@@ -41,6 +41,10 @@ pub async fn load(
         // The producer stops on its own when the loader hangs up early.
         let rows_generated = producer.await?;
         let report = report?;
+        if report.pending.is_some() {
+            // A load into stored data: no server runs the maintainer here.
+            crate::ingest::maintainer::drain(pool, crate::ingest::maintainer::DRAIN_ROWS).await?;
+        }
         passes.push(PassReport {
             datasource: ds,
             rows_generated,

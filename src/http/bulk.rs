@@ -2,6 +2,8 @@
 //! The body (CSV with a header row, or NDJSON; gzip or not) is streamed into
 //! `ingest::bulk`, never held in memory.
 
+use std::time::{Duration, Instant};
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
@@ -14,7 +16,7 @@ use super::events::datasource;
 use super::query::Query;
 use super::{auth::Caller, AppState};
 use crate::auth::Need;
-use crate::ingest::bulk::{self, BulkError, BulkFormat, BulkReport};
+use crate::ingest::bulk::{self, BulkError, BulkFormat, BulkReport, DerivedUpdate};
 
 /// Marks the io error raised when the body passes `http.bulk_body_limit_bytes`.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,7 @@ pub async fn append(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<BulkReport>), ApiError> {
+    let started = Instant::now();
     let query = Query::from_uri(&uri);
     match query.get("mode") {
         Some("append") => {}
@@ -59,10 +62,20 @@ pub async fn append(
                 Ok(chunk)
             })
         });
-    let report = bulk::append(&state.db, ds, format, StreamReader::new(stream))
+    let mut report = bulk::append(&state.db, ds, format, StreamReader::new(stream))
         .await
         .map_err(|e| bulk_error(e, limit))?;
     state.polling.versions.observe_all(&report.bumped);
+    if let Some(pending) = report.pending {
+        state.maintainer.wake();
+        if !state
+            .maintainer
+            .wait_applied(pending, wait_for_apply(&state, started))
+            .await?
+        {
+            report.derived_state = DerivedUpdate::Queued;
+        }
+    }
     tracing::info!(
         datasource = ds.name(),
         rows = report.rows,
@@ -70,6 +83,18 @@ pub async fn append(
         "bulk append committed"
     );
     Ok((StatusCode::OK, Json(report)))
+}
+
+/// What is left of `http.bulk_timeout_secs` (none: a day), less a second:
+/// the file is committed, so the caller must get its answer, not a 408.
+fn wait_for_apply(state: &AppState, started: Instant) -> Duration {
+    let timeout = match state.config.http.bulk_timeout_secs {
+        0 => Duration::from_secs(86_400),
+        secs => Duration::from_secs(secs),
+    };
+    timeout
+        .saturating_sub(started.elapsed())
+        .saturating_sub(Duration::from_secs(1))
 }
 
 /// `format=csv|ndjson`, else the Content-Type, else NDJSON (Tinybird's default).

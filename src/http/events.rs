@@ -1,5 +1,7 @@
 //! `POST /v0/events?name=<datasource>`: Tinybird's Events API.
 
+use std::time::Duration;
+
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
@@ -12,8 +14,10 @@ use super::{auth::Caller, AppState};
 use crate::auth::Need;
 use crate::ingest::{self, body, Datasource, Outcome};
 
-/// Answers 202 (or 200 with `wait=true`) only after the rows are committed.
-/// Tinybird's extra parameters (`mode`, `format`, `wait`) are accepted; others ignored.
+/// Answers only after the rows are committed: 202, or with `wait=true` 200
+/// once they are applied to the derived state too (visible in every pipe), or
+/// 202 when that takes longer than `ingest.wait_ms`. Tinybird's extra
+/// parameters (`mode`, `format`, `wait`) are accepted; others ignored.
 pub async fn post(
     State(state): State<AppState>,
     caller: Caller,
@@ -31,12 +35,31 @@ pub async fn post(
     // Committed: this server's next pipe answer must include these rows,
     // without waiting for its own notification.
     state.polling.versions.observe_all(&outcome.bumped);
-    let status = if query.flag("wait") {
+    let applied = match outcome.pending {
+        None => true,
+        Some(pending) => {
+            state.maintainer.wake();
+            query.flag("wait")
+                && state
+                    .maintainer
+                    .wait_applied(pending, wait_for_apply(&state))
+                    .await?
+        }
+    };
+    let status = if query.flag("wait") && applied {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
     };
     Ok((status, Json(outcome)))
+}
+
+/// `ingest.wait_ms`, a second short of the request timeout (the rows are
+/// committed: the caller must get its 202, not a 408 saying nothing was).
+fn wait_for_apply(state: &AppState) -> Duration {
+    let timeout = Duration::from_secs(state.config.http.request_timeout_secs.max(1));
+    Duration::from_millis(state.config.ingest.wait_ms)
+        .min(timeout.saturating_sub(Duration::from_secs(1)))
 }
 
 /// The `name` parameter as a known datasource: 400 when missing, 404 when unknown.

@@ -31,6 +31,7 @@ use crate::auth::rate::RateLimiter;
 use crate::cache::Polling;
 use crate::config::Config;
 use crate::forecasting::ForecastService;
+use crate::ingest::maintainer::Maintainer;
 use crate::pipes::registry::Registry;
 use error::ApiError;
 
@@ -49,6 +50,8 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimiter>,
     /// The key JWTs are signed and verified with (src/auth/jwt.rs).
     pub jwt_key: Arc<Vec<u8>>,
+    /// Applies written rows to the derived state (src/ingest/maintainer.rs).
+    pub maintainer: Arc<Maintainer>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -3,9 +3,11 @@
 //! transaction, chunk by chunk. Memory stays constant whatever the size: a
 //! blocking thread parses the stream and hands over chunks of validated rows
 //! through a bounded channel; the async side writes each chunk's raw rows and
-//! rejections inside the one transaction, then brings the derived state up to
-//! date once (recomputed wholesale for a file large against the data stored,
-//! deltas for the rows written otherwise) and commits.
+//! rejections inside the one transaction (the keys of the rows written go into
+//! the maintainer's queue, as from the Events API) and commits; a file large
+//! against the data stored is recomputed wholesale before the commit instead
+//! (which empties the queue of its datasource), and otherwise the caller waits
+//! for the maintainer to apply the file's rows (src/ingest/maintainer.rs).
 //!
 //! Rules (docs/BULK.md): one transaction for the file, so a 2xx means every row
 //! is committed and an error means nothing was; rows that fail validation go
@@ -26,8 +28,8 @@ use tokio::sync::mpsc;
 use tokio_util::io::SyncIoBridge;
 
 use super::body::{self, Parsed};
+use super::maintainer::Pending;
 use super::rows::{Datasource, Rejected, Rows};
-use super::store::Mode;
 use super::{compact, store};
 use crate::rollups;
 
@@ -39,10 +41,8 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// A file that wrote at least this share of the rows stored before it (a
 /// first load, a backfill) has its derived state recomputed wholesale: one
 /// set-based pass over the raw tables is cheaper than deltas for that many
-/// rows. A smaller one gets deltas for the rows it wrote.
+/// rows. A smaller one gets deltas for the rows it wrote, from the maintainer.
 const REBUILD_SHARE: f64 = 0.25;
-/// Written keys whose deltas are applied per statement.
-const APPLY_KEYS: i64 = 20_000;
 
 /// How the file is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +77,9 @@ pub struct BulkReport {
     /// The data versions the load bumped, for the server's in-memory copy.
     #[serde(skip)]
     pub bumped: super::versions::Bumped,
+    /// Where its rows wait for the maintainer (None: nothing to apply).
+    #[serde(skip)]
+    pub pending: Option<Pending>,
 }
 
 /// How a load brought the derived state up to date.
@@ -85,8 +88,12 @@ pub struct BulkReport {
 pub enum DerivedUpdate {
     /// Nothing was written (every row was stored already, or bad).
     Unchanged,
-    /// Deltas for the rows written.
+    /// Deltas for the rows written, applied by the maintainer.
     Deltas,
+    /// Committed, and still queued for the maintainer when the append
+    /// answered (it waited as long as the append may take): visible in the
+    /// pipes once applied.
+    Queued,
     /// Recomputed wholesale from the raw tables (a file large against the
     /// data stored before it).
     Rebuilt,
@@ -130,17 +137,16 @@ where
 
     let mut db = pool.begin().await?;
     let stored_before = stored_rows(&mut db, ds).await?;
-    sqlx::query(
-        "CREATE TEMP TABLE ltv_bulk_written (n bigserial PRIMARY KEY, key text NOT NULL) ON COMMIT DROP",
-    )
-    .execute(&mut *db)
-    .await?;
     let (mut ok, mut bad, mut changed) = (0u64, 0u64, 0u64);
+    let mut pending = None;
     let mut last_log = Instant::now();
     let mut write_error = None;
     while let Some(chunk) = rx.recv().await {
-        match store::write_chunk(&mut db, ds, &chunk.rows, &chunk.rejected, Mode::RawOnly).await {
-            Ok(n) => changed += n,
+        match store::write_chunk(&mut db, ds, &chunk.rows, &chunk.rejected).await {
+            Ok(written) => {
+                changed += written.changed;
+                pending = Pending::merge(pending, written.pending);
+            }
             Err(e) => {
                 write_error = Some(e);
                 break; // dropping rx stops the parser
@@ -168,6 +174,9 @@ where
     }
     let rows = parsed?;
     let derived_state = derive(&mut db, ds, changed, stored_before).await?;
+    if derived_state != DerivedUpdate::Deltas {
+        pending = None; // rebuilt (its keys left the queue) or nothing written
+    }
     let bumped = store::bump(&mut db, ds, changed, bad as usize).await?;
     db.commit().await?;
     let elapsed_secs = started.elapsed().as_secs_f64();
@@ -186,12 +195,13 @@ where
         rows_per_sec: rows as f64 / elapsed_secs.max(1e-9),
         derived_state,
         bumped,
+        pending,
     })
 }
 
-/// Brings the derived state up to date with the `written` raw rows of the
-/// load (their keys are in `ltv_bulk_written`): recomputed wholesale when the
-/// load is large against what was stored, else deltas for those rows.
+/// Chooses how the derived state follows the `written` raw rows of the load:
+/// recomputed wholesale now, inside the load's transaction, when the load is
+/// large against what was stored; else the maintainer applies them.
 async fn derive(
     db: &mut sqlx::PgConnection,
     ds: Datasource,
@@ -201,41 +211,22 @@ async fn derive(
     if written == 0 {
         return Ok(DerivedUpdate::Unchanged);
     }
-    let started = Instant::now();
-    let wholesale = written as f64 >= REBUILD_SHARE * stored_before;
-    if wholesale {
-        rollups::rebuild(db, &[ds]).await?;
-        // The next load's choice reads this table's row estimate.
-        sqlx::query(&format!("ANALYZE {}", ds.name()))
-            .execute(&mut *db)
-            .await?;
-    } else {
-        let last: i64 = sqlx::query_scalar("SELECT coalesce(max(n), 0) FROM ltv_bulk_written")
-            .fetch_one(&mut *db)
-            .await?;
-        for from in (0..last).step_by(APPLY_KEYS as usize) {
-            sqlx::query(
-                "SELECT ltv_apply_written($1, ARRAY(SELECT key FROM ltv_bulk_written WHERE n > $2 AND n <= $3))",
-            )
-            .bind(ds.name())
-            .bind(from)
-            .bind(from + APPLY_KEYS)
-            .execute(&mut *db)
-            .await?;
-        }
+    if (written as f64) < REBUILD_SHARE * stored_before {
+        return Ok(DerivedUpdate::Deltas);
     }
+    let started = Instant::now();
+    rollups::rebuild(db, &[ds]).await?;
+    // The next load's choice reads this table's row estimate.
+    sqlx::query(&format!("ANALYZE {}", ds.name()))
+        .execute(&mut *db)
+        .await?;
     tracing::info!(
         datasource = ds.name(),
         written,
-        wholesale,
         secs = started.elapsed().as_secs_f64(),
-        "bulk append: derived state brought up to date"
+        "bulk append: derived state recomputed"
     );
-    Ok(if wholesale {
-        DerivedUpdate::Rebuilt
-    } else {
-        DerivedUpdate::Deltas
-    })
+    Ok(DerivedUpdate::Rebuilt)
 }
 
 /// About how many rows the datasource's table held before the load: the

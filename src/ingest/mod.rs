@@ -1,10 +1,12 @@
 //! Ingestion: a decoded body becomes validated rows of one datasource, stored
-//! with its rejections in one transaction. HTTP-free.
+//! with its rejections in one transaction; the maintainer then applies them
+//! to the derived state. HTTP-free.
 
 pub mod body;
 pub mod bulk;
 pub mod compact;
 pub mod fields;
+pub mod maintainer;
 pub mod rows;
 mod store;
 pub mod versions;
@@ -23,17 +25,21 @@ pub struct Outcome {
     /// The data versions the write bumped, for the server's in-memory copy.
     #[serde(skip)]
     pub bumped: versions::Bumped,
+    /// Where its rows wait for the maintainer (None: nothing to apply).
+    #[serde(skip)]
+    pub pending: Option<maintainer::Pending>,
 }
 
 /// Validates every row of `body` (already decoded) and stores valid rows and
 /// rejections together. On error nothing is written.
 pub async fn ingest(pool: &PgPool, ds: Datasource, body: &[u8]) -> Result<Outcome, sqlx::Error> {
     let (rows, rejected) = validate(ds, body);
-    let bumped = store::write(pool, ds, &rows, &rejected).await?;
+    let written = store::write(pool, ds, &rows, &rejected).await?;
     Ok(Outcome {
         successful_rows: rows.len(),
         quarantined_rows: rejected.len(),
-        bumped,
+        bumped: written.bumped,
+        pending: written.pending,
     })
 }
 

@@ -1,27 +1,49 @@
 //! Writing one batch: valid rows and rejections in a single transaction, so a 2xx
 //! means everything is committed and an error means nothing was written.
 //! Rows go in as arrays, one statement per batch whatever its size: the SQL
-//! functions of sql/11_ingest.sql write the raw rows and keep every derived
-//! table; this module binds the typed rows and runs the transaction.
+//! functions of sql/11_ingest.sql write the raw rows, and the keys of the rows
+//! really written go into the maintainer's queue (`pending_apply`) in the same
+//! statement; the derived state follows in the maintainer's next pass
+//! (src/ingest/maintainer.rs). This module binds the typed rows and runs the
+//! transaction.
 
 use std::collections::HashMap;
 
 use sqlx::{PgConnection, PgPool};
 
+use super::maintainer::Pending;
 use super::rows::{Customer, Datasource, Interaction, Rejected, Rows, Transaction};
 use super::versions::{self, Bumped, Source};
 
+/// What a committed write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// The data versions it bumped: only for what really changed (a retried
+    /// batch whose rows are all stored already changes nothing, so cached
+    /// answers and ETags stay valid).
+    pub bumped: Bumped,
+    /// The queue positions of its rows, for a caller that waits until they
+    /// are applied (None: nothing to apply).
+    pub pending: Option<Pending>,
+}
+
+/// Rows written by one statement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Chunk {
+    /// Rows inserted or changed.
+    pub changed: u64,
+    pub pending: Option<Pending>,
+}
+
 /// Writes the batch, retrying (a bounded number of times) when PostgreSQL
 /// aborted it for a deadlock or a serialization failure: the whole transaction
-/// rolled back, so running it again is safe. Returns the data versions it
-/// bumped: only for what really changed (a retried batch whose rows are all
-/// stored already changes nothing, so cached answers and ETags stay valid).
+/// rolled back, so running it again is safe.
 pub async fn write(
     pool: &PgPool,
     ds: Datasource,
     rows: &Rows,
     rejected: &[Rejected],
-) -> Result<Bumped, sqlx::Error> {
+) -> Result<Written, sqlx::Error> {
     let mut attempt = 1;
     loop {
         match write_once(pool, ds, rows, rejected).await {
@@ -44,58 +66,64 @@ async fn write_once(
     ds: Datasource,
     rows: &Rows,
     rejected: &[Rejected],
-) -> Result<Bumped, sqlx::Error> {
+) -> Result<Written, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let changed = write_chunk(&mut tx, ds, rows, rejected, Mode::Derived).await?;
-    let bumped = bump(&mut tx, ds, changed, rejected.len()).await?;
+    let chunk = write_chunk(&mut tx, ds, rows, rejected).await?;
+    let bumped = bump(&mut tx, ds, chunk.changed, rejected.len()).await?;
     tx.commit().await?;
-    Ok(bumped)
+    Ok(Written {
+        bumped,
+        pending: chunk.pending,
+    })
 }
 
-/// What a write keeps besides the raw rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// The derived state too, in the same statement (Events API batches, and
-    /// bulk files small against the data stored).
-    Derived,
-    /// Raw rows only; the keys written are recorded in the transaction's
-    /// `ltv_bulk_written` table, for the derived state to be brought up to
-    /// date once at the end of a bulk load (src/ingest/bulk.rs).
-    RawOnly,
-}
-
-/// Writes valid rows and rejections inside the caller's transaction: one
-/// Events API batch, or one chunk of a bulk file. Returns how many rows were
-/// inserted or changed.
+/// Writes valid rows, their keys in the maintainer's queue, and rejections,
+/// inside the caller's transaction: one Events API batch, or one chunk of a
+/// bulk file.
 pub async fn write_chunk(
     conn: &mut PgConnection,
     ds: Datasource,
     rows: &Rows,
     rejected: &[Rejected],
-    mode: Mode,
-) -> Result<u64, sqlx::Error> {
-    let changed = match rows {
-        Rows::Customers(v) => upsert_customers(conn, v, mode).await?,
-        Rows::Transactions(v) => insert_transactions(conn, v, mode).await?,
-        Rows::Interactions(v) => insert_interactions(conn, v, mode).await?,
+) -> Result<Chunk, sqlx::Error> {
+    let chunk = match rows {
+        Rows::Customers(v) => upsert_customers(conn, v).await?,
+        Rows::Transactions(v) => insert_transactions(conn, v).await?,
+        Rows::Interactions(v) => insert_interactions(conn, v).await?,
     };
     quarantine(conn, ds, rejected).await?;
-    Ok(changed)
+    Ok(chunk)
 }
 
-/// The statement that writes a batch through the SQL function pair of
-/// sql/11_ingest.sql (`ltv_write_<x>` raw and derived, `ltv_insert_<x>` raw
-/// only) with the datasource's array arguments; its single result is the
-/// number of rows written.
-fn statement(mode: Mode, name: &str, args: &str, key: &str) -> String {
-    match mode {
-        Mode::Derived => format!("SELECT ltv_write_{name}({args})"),
-        Mode::RawOnly => format!(
-            "WITH w AS (INSERT INTO ltv_bulk_written (key)
-                        SELECT (r).{key} FROM unnest(ltv_insert_{name}({args})) r RETURNING 1)
-             SELECT count(*) FROM w"
-        ),
-    }
+/// The statement that writes a batch through `ltv_insert_<x>`
+/// (sql/11_ingest.sql) with the datasource's array arguments and queues the
+/// key of each row it really wrote; its result is how many, and their first
+/// and last queue positions. `ds` and `key` come from the datasource list,
+/// never from a request.
+fn statement(ds: Datasource, name: &str, args: &str, key: &str) -> String {
+    format!(
+        "WITH w AS (INSERT INTO pending_apply (datasource, key)
+                    SELECT '{ds}', (r).{key} FROM unnest(ltv_insert_{name}({args})) r RETURNING seq)
+         SELECT count(*), min(seq), max(seq) FROM w",
+        ds = ds.name()
+    )
+}
+
+/// Runs a [`statement`] with its binds.
+async fn run(
+    conn: &mut PgConnection,
+    query: sqlx::query::QueryAs<
+        '_,
+        sqlx::Postgres,
+        (i64, Option<i64>, Option<i64>),
+        sqlx::postgres::PgArguments,
+    >,
+) -> Result<Chunk, sqlx::Error> {
+    let (changed, first, last) = query.fetch_one(conn).await?;
+    Ok(Chunk {
+        changed: changed as u64,
+        pending: first.zip(last).map(|(first, last)| Pending { first, last }),
+    })
 }
 
 /// Bumps the data versions of what a write changed: the datasource when rows
@@ -123,25 +151,23 @@ pub async fn bump(
 /// across batches the newer write replaces the stored one. A row identical to
 /// the stored one is left alone (not even `updated_at` moves), so a repeated
 /// batch changes nothing. The profiles and every derived table follow in the
-/// same statement (`ltv_write_customers`, sql/11_ingest.sql). Returns how many
-/// rows were inserted or changed.
+/// maintainer's pass (`ltv_apply_customers`, sql/11_ingest.sql).
 async fn upsert_customers(
     conn: &mut PgConnection,
     rows: &[Customer],
-    mode: Mode,
-) -> Result<u64, sqlx::Error> {
+) -> Result<Chunk, sqlx::Error> {
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Chunk::default());
     }
     let rows = last_per_key(rows, |c| &c.customer_id);
     let sql = statement(
-        mode,
+        Datasource::Customers,
         "customers",
         "$1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[], \
          $8::text[], $9::int2[]",
         "customer_id",
     );
-    let changed: i64 = sqlx::query_scalar(&sql)
+    let query = sqlx::query_as(&sql)
         .bind(column(&rows, |r| r.customer_id.clone()))
         .bind(column(&rows, |r| r.registration_date))
         .bind(column(&rows, |r| r.country.clone()))
@@ -150,33 +176,29 @@ async fn upsert_customers(
         .bind(column(&rows, |r| r.gender.clone()))
         .bind(column(&rows, |r| r.acquisition_source.clone()))
         .bind(column(&rows, |r| r.segment.clone()))
-        .bind(column(&rows, |r| r.is_active))
-        .fetch_one(conn)
-        .await?;
-    Ok(changed as u64)
+        .bind(column(&rows, |r| r.is_active));
+    run(conn, query).await
 }
 
 /// A repeated transaction_id keeps the first version stored: retries are
-/// no-ops. Only the rows actually inserted feed the derived tables
-/// (`ltv_write_transactions`, sql/11_ingest.sql), so a retry never counts
-/// twice. Returns how many transactions were new.
+/// no-ops. Only the rows actually inserted are queued for the derived tables,
+/// so a retry never counts twice.
 async fn insert_transactions(
     conn: &mut PgConnection,
     rows: &[Transaction],
-    mode: Mode,
-) -> Result<u64, sqlx::Error> {
+) -> Result<Chunk, sqlx::Error> {
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Chunk::default());
     }
     let rows: Vec<&Transaction> = rows.iter().collect();
     let sql = statement(
-        mode,
+        Datasource::Transactions,
         "transactions",
         "$1::text[], $2::text[], $3::timestamptz[], $4::numeric[], $5::text[], $6::text[], $7::text[], \
          $8::int2[]",
         "transaction_id",
     );
-    let changed: i64 = sqlx::query_scalar(&sql)
+    let query = sqlx::query_as(&sql)
         .bind(column(&rows, |r| r.transaction_id.clone()))
         .bind(column(&rows, |r| r.customer_id.clone()))
         .bind(column(&rows, |r| r.transaction_date))
@@ -184,39 +206,34 @@ async fn insert_transactions(
         .bind(column(&rows, |r| r.product_category.clone()))
         .bind(column(&rows, |r| r.transaction_type.clone()))
         .bind(column(&rows, |r| r.payment_method.clone()))
-        .bind(column(&rows, |r| r.is_refund))
-        .fetch_one(conn)
-        .await?;
-    Ok(changed as u64)
+        .bind(column(&rows, |r| r.is_refund));
+    run(conn, query).await
 }
 
-/// Like [`insert_transactions`], through `ltv_write_interactions`.
+/// Like [`insert_transactions`], through `ltv_insert_interactions`.
 async fn insert_interactions(
     conn: &mut PgConnection,
     rows: &[Interaction],
-    mode: Mode,
-) -> Result<u64, sqlx::Error> {
+) -> Result<Chunk, sqlx::Error> {
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Chunk::default());
     }
     let rows: Vec<&Interaction> = rows.iter().collect();
     let sql = statement(
-        mode,
+        Datasource::CustomerInteractions,
         "interactions",
         "$1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::int4[], $7::int2[]",
         "interaction_id",
     );
-    let changed: i64 = sqlx::query_scalar(&sql)
+    let query = sqlx::query_as(&sql)
         .bind(column(&rows, |r| r.interaction_id.clone()))
         .bind(column(&rows, |r| r.customer_id.clone()))
         .bind(column(&rows, |r| r.interaction_date))
         .bind(column(&rows, |r| r.interaction_type.clone()))
         .bind(column(&rows, |r| r.channel.clone()))
         .bind(column(&rows, |r| r.duration_seconds))
-        .bind(column(&rows, |r| r.satisfaction_score))
-        .fetch_one(conn)
-        .await?;
-    Ok(changed as u64)
+        .bind(column(&rows, |r| r.satisfaction_score));
+    run(conn, query).await
 }
 
 /// One field of every row, as the array bound for `UNNEST`.

@@ -58,6 +58,7 @@ async fn recompute(conn: &mut PgConnection, tables: &[&Derived]) -> Result<(), s
     sqlx::query("LOCK TABLE customers, transactions, customer_interactions IN SHARE MODE")
         .execute(&mut *conn)
         .await?;
+    settle_pending(conn, tables).await?;
     // A recomputation at a million customers is a pass over every raw row:
     // longer than a request may take, and worth more memory per sort.
     sqlx::query("SET LOCAL statement_timeout = 0")
@@ -143,6 +144,37 @@ async fn recompute(conn: &mut PgConnection, tables: &[&Derived]) -> Result<(), s
             .execute(&mut *conn)
             .await?;
     }
+    Ok(())
+}
+
+/// The maintainer's queue against a recomputation of `tables`, after the raw
+/// tables are locked (no new keys): takes the maintainer's lock (a running
+/// pass finishes first, none starts until the commit); drops the keys of each
+/// datasource all of whose derived tables are recomputed (the recomputation
+/// reads their rows: applying them too would count them twice); applies every
+/// other key first, so the tables left alone and the recomputed ones describe
+/// the same raw rows.
+async fn settle_pending(conn: &mut PgConnection, tables: &[&Derived]) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT ltv_lock_maintainer()")
+        .execute(&mut *conn)
+        .await?;
+    let covered: Vec<&str> = Datasource::ALL
+        .into_iter()
+        .filter(|ds| {
+            DERIVED
+                .iter()
+                .filter(|d| d.from.contains(ds))
+                .all(|d| tables.iter().any(|t| t.table == d.table))
+        })
+        .map(|ds| ds.name())
+        .collect();
+    sqlx::query("DELETE FROM pending_apply WHERE datasource = ANY ($1)")
+        .bind(&covered)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SELECT count(*) FROM ltv_apply_pending(2147483647)")
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

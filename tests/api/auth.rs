@@ -238,7 +238,8 @@ async fn the_cli_stores_a_tokens_own_rate_limit() {
         &[
             "token", "create", "--scope", "ADMIN", "--name", "limited", "--rps", "7",
         ],
-    );
+    )
+    .await;
     assert!(
         out.status.success(),
         "{}",
@@ -251,7 +252,8 @@ async fn the_cli_stores_a_tokens_own_rate_limit() {
             .await
             .unwrap();
     assert_eq!(rps, Some(7));
-    let out = crate::helpers::run_cli(&url, &["token", "create", "--scope", "ADMIN", "--rps", "0"]);
+    let out =
+        crate::helpers::run_cli(&url, &["token", "create", "--scope", "ADMIN", "--rps", "0"]).await;
     assert!(!out.status.success(), "--rps 0 must be refused");
 }
 

@@ -74,7 +74,7 @@ async fn the_same_seed_loads_the_same_data() {
 #[tokio::test]
 async fn the_demo_prints_progress_not_sql() {
     let url = crate::helpers::fresh_database().await;
-    let out = crate::helpers::run_cli(&url, &["demo", "--customers", "200"]);
+    let out = crate::helpers::run_cli(&url, &["demo", "--customers", "200"]).await;
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),

@@ -13,7 +13,7 @@ const INTERACTION: &str = r#"{"interaction_id":"int_456789","customer_id":"cust_
 async fn the_readme_customer_event_is_stored_with_every_field() {
     let app = TestApp::spawn().await;
     let (status, body) = app.post_events("customers", CUSTOMER).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({"successful_rows": 1, "quarantined_rows": 0}));
     let row: (String, String, String, String, i32, String, String, String, i16) = sqlx::query_as(
         "SELECT customer_id, to_char(registration_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
@@ -42,7 +42,7 @@ async fn the_readme_customer_event_is_stored_with_every_field() {
 async fn the_readme_transaction_event_is_stored_with_an_exact_amount() {
     let app = TestApp::spawn().await;
     let (status, body) = app.post_events("transactions", TRANSACTION).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(body["successful_rows"], 1);
     let row: (String, String, String, String, String, String, String, i16) = sqlx::query_as(
         "SELECT transaction_id, customer_id, to_char(transaction_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
@@ -65,7 +65,7 @@ async fn the_readme_transaction_event_is_stored_with_an_exact_amount() {
 async fn the_readme_interaction_event_is_stored() {
     let app = TestApp::spawn().await;
     let (status, body) = app.post_events("customer_interactions", INTERACTION).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(body["successful_rows"], 1);
     let row: (String, String, String, String, i32, i16) = sqlx::query_as(
         "SELECT interaction_id, to_char(interaction_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
@@ -100,6 +100,97 @@ async fn wait_true_answers_200_and_tinybird_extra_parameters_are_accepted() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(app.count("SELECT count(*) FROM transactions").await, 1);
+    // 200 means applied: in the profile the CLV pipes read, nothing queued.
+    assert_eq!(
+        app.count("SELECT purchases FROM customer_summary WHERE customer_id = 'cust_123456'")
+            .await,
+        1
+    );
+    assert_eq!(app.count("SELECT count(*) FROM pending_apply").await, 0);
+}
+
+/// The order total of one customer in customer_ltv (0 when absent).
+async fn total_orders(app: &TestApp, customer: &str) -> i64 {
+    let (status, body) = app
+        .get(&format!(
+            "/v0/pipes/customer_ltv.json?customer_id={customer}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"][0]["total_orders"].as_i64().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn without_wait_the_rows_are_committed_before_the_202_and_reach_every_pipe_by_themselves() {
+    let app = TestApp::spawn().await;
+    let resp = app
+        .client
+        .post(app.url("/v0/events?name=transactions"))
+        .bearer_auth(ADMIN_TOKEN)
+        .body(TRANSACTION)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(app.count("SELECT count(*) FROM transactions").await, 1);
+    // Nobody waits or asks again: the maintainer applies the row on its own.
+    let started = std::time::Instant::now();
+    while total_orders(&app, "cust_123456").await != 1 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "a 202'd row never reached customer_ltv"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    crate::helpers::assert_derived_exact(&app.pool, "after a 202").await;
+}
+
+#[tokio::test]
+async fn concurrent_writes_without_wait_are_each_applied_exactly_once() {
+    let app = TestApp::spawn().await;
+    let mut writes = Vec::new();
+    for i in 0..40 {
+        let (client, url) = (app.client.clone(), app.url("/v0/events"));
+        writes.push(tokio::spawn(async move {
+            // Ten customers, four purchases each, and upserts that move them
+            // between countries while their purchases are queued.
+            let c = i % 10;
+            let (name, body) = if i % 4 == 3 {
+                (
+                    "customers",
+                    format!(r#"{{"customer_id":"c{c}","registration_date":"2024-0{}-01","country":"C{i}"}}"#, 1 + i % 9),
+                )
+            } else {
+                (
+                    "transactions",
+                    format!(r#"{{"transaction_id":"t{i}","customer_id":"c{c}","transaction_date":"2024-05-{:02}","amount":{}.25}}"#, 1 + i % 28, i),
+                )
+            };
+            let resp = client
+                .post(format!("{url}?name={name}"))
+                .bearer_auth(ADMIN_TOKEN)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        }));
+    }
+    for w in writes {
+        w.await.unwrap();
+    }
+    // One write that waits is applied after every write committed before it.
+    let (status, _) = app
+        .post_events("transactions", r#"{"transaction_id":"last","customer_id":"c0","transaction_date":"2024-06-01","amount":1}"#)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        app.count("SELECT (sum(gross) * 100)::bigint FROM customer_summary")
+            .await,
+        app.count("SELECT (sum(amount) * 100)::bigint FROM transactions")
+            .await
+    );
+    crate::helpers::assert_derived_exact(&app.pool, "after concurrent writes").await;
 }
 
 #[tokio::test]
@@ -115,7 +206,7 @@ async fn ndjson_with_good_and_bad_lines_stores_the_good_and_quarantines_the_bad_
     ]
     .join("\n");
     let (status, resp) = app.post_events("transactions", body).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(resp, json!({"successful_rows": 2, "quarantined_rows": 3}));
     assert_eq!(app.count("SELECT count(*) FROM transactions").await, 2);
     let (_, q) = app.get("/v0/datasources/transactions/quarantine").await;
@@ -187,7 +278,7 @@ async fn a_retried_transaction_or_interaction_is_stored_once() {
     let app = TestApp::spawn().await;
     for _ in 0..3 {
         let (status, body) = app.post_events("transactions", TRANSACTION).await;
-        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(status, StatusCode::OK);
         assert_eq!(body["successful_rows"], 1);
         app.post_events("customer_interactions", INTERACTION).await;
     }
@@ -299,7 +390,7 @@ async fn a_batch_slower_than_the_pipe_statement_timeout_is_still_stored() {
         })
         .collect();
     let (status, reply) = app.post_events("transactions", body.join("\n")).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    assert_eq!(status, StatusCode::OK, "{reply}");
     assert_eq!(reply["successful_rows"], 20_000);
     assert_eq!(app.count("SELECT count(*) FROM transactions").await, 20_000);
     crate::helpers::assert_derived_exact(&app.pool, "after a slow batch").await;

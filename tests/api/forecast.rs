@@ -689,8 +689,7 @@ async fn a_new_fit_moves_the_forecast_pipes_etag() {
 #[tokio::test]
 async fn the_cli_fits_and_prints_the_parameters() {
     let url = crate::helpers::fresh_database().await;
-    let cli = |args: &[&str]| crate::helpers::run_cli(&url, args);
-    let empty = cli(&["forecast", "fit"]);
+    let empty = crate::helpers::run_cli(&url, &["forecast", "fit"]).await;
     assert!(!empty.status.success());
     let err = String::from_utf8_lossy(&empty.stderr);
     assert!(err.contains("nothing to fit"), "{err}");
@@ -707,7 +706,7 @@ async fn the_cli_fits_and_prints_the_parameters() {
         &["forecast", "fit"][..],
         &["forecast", "fit", "--as-of", "2024-06-30"][..],
     ] {
-        let out = cli(args);
+        let out = crate::helpers::run_cli(&url, args).await;
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),

@@ -183,7 +183,8 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    /// POST /v0/events with the admin token; returns status and JSON body.
+    /// POST /v0/events with the admin token and `wait=true` (200 once the rows
+    /// are visible in every pipe); returns status and JSON body.
     pub async fn post_events(
         &self,
         datasource: &str,
@@ -191,7 +192,7 @@ impl TestApp {
     ) -> (StatusCode, Value) {
         let resp = self
             .client
-            .post(self.url(&format!("/v0/events?name={datasource}")))
+            .post(self.url(&format!("/v0/events?name={datasource}&wait=true")))
             .bearer_auth(ADMIN_TOKEN)
             .body(body)
             .send()
@@ -339,14 +340,17 @@ pub async fn assert_derived_exact(pool: &sqlx::PgPool, context: &str) {
 
 /// Runs the built `ltv-pipes` binary with `args` against `database_url`, in
 /// a scratch directory (no config file of the checkout is read).
-pub fn run_cli(database_url: &str, args: &[&str]) -> std::process::Output {
+pub async fn run_cli(database_url: &str, args: &[&str]) -> std::process::Output {
     let dir = scratch_dir("cli");
-    std::process::Command::new(env!("CARGO_BIN_EXE_ltv-pipes"))
+    // Async: the test's server runs on the same runtime, and a blocked runtime
+    // could hold a lock the command waits for (a maintainer pass).
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_ltv-pipes"))
         .args(args)
         .env("DATABASE_URL", database_url)
         .env("LTV_DATA_DIR", &dir)
         .env_remove("LTV_CONFIG")
         .current_dir(&dir)
         .output()
+        .await
         .expect("run ltv-pipes")
 }

@@ -223,14 +223,16 @@ async fn backup_then_restore_gives_the_same_answers() {
     }
 
     let file = crate::helpers::scratch_dir("backup").join("ltv.dump");
-    let out = crate::helpers::run_cli(&source_url, &["backup", "--output", file.to_str().unwrap()]);
+    let out =
+        crate::helpers::run_cli(&source_url, &["backup", "--output", file.to_str().unwrap()]).await;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let target_url = crate::helpers::fresh_database().await;
-    let out = crate::helpers::run_cli(&target_url, &["restore", "--input", file.to_str().unwrap()]);
+    let out =
+        crate::helpers::run_cli(&target_url, &["restore", "--input", file.to_str().unwrap()]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -247,7 +249,8 @@ async fn backup_then_restore_gives_the_same_answers() {
 
     // Into a database that holds data: refused, and nothing changes.
     let rows = target.count("SELECT count(*) FROM transactions").await;
-    let out = crate::helpers::run_cli(&target_url, &["restore", "--input", file.to_str().unwrap()]);
+    let out =
+        crate::helpers::run_cli(&target_url, &["restore", "--input", file.to_str().unwrap()]).await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("already holds"), "{stderr}");
