@@ -44,6 +44,7 @@ pub async fn load(
         if report.pending.is_some() {
             // A load into stored data: no server runs the maintainer here.
             crate::ingest::maintainer::drain(pool, crate::ingest::maintainer::DRAIN_ROWS).await?;
+            bulk::compact_rollups(pool).await;
         }
         passes.push(PassReport {
             datasource: ds,

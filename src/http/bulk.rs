@@ -74,6 +74,8 @@ pub async fn append(
             .await?
         {
             report.derived_state = DerivedUpdate::Queued;
+        } else {
+            bulk::compact_rollups(&state.db).await;
         }
     }
     tracing::info!(

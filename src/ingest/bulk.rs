@@ -180,11 +180,8 @@ where
     let bumped = store::bump(&mut db, ds, changed, bad as usize).await?;
     db.commit().await?;
     let elapsed_secs = started.elapsed().as_secs_f64();
-    if changed > 0 {
-        // The rows are committed whatever happens here: a failure is only logged.
-        if let Err(e) = compact::rollups(pool).await {
-            tracing::warn!(error = %e, "could not compact the rollup tables after a bulk append");
-        }
+    if derived_state == DerivedUpdate::Rebuilt {
+        compact_rollups(pool).await;
     }
     Ok(BulkReport {
         datasource: ds.name(),
@@ -197,6 +194,15 @@ where
         bumped,
         pending,
     })
+}
+
+/// After a load's derived state is in (recomputed, or its deltas applied by
+/// the maintainer): the cube tables it bloated rewritten (`compact.rs`). The
+/// rows are committed whatever happens here: a failure is only logged.
+pub async fn compact_rollups(pool: &PgPool) {
+    if let Err(e) = compact::rollups(pool).await {
+        tracing::warn!(error = %e, "could not compact the rollup tables after a bulk append");
+    }
 }
 
 /// Chooses how the derived state follows the `written` raw rows of the load:
