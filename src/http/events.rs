@@ -57,9 +57,7 @@ pub async fn post(
 /// `ingest.wait_ms`, a second short of the request timeout (the rows are
 /// committed: the caller must get its 202, not a 408 saying nothing was).
 fn wait_for_apply(state: &AppState) -> Duration {
-    let timeout = Duration::from_secs(state.config.http.request_timeout_secs.max(1));
-    Duration::from_millis(state.config.ingest.wait_ms)
-        .min(timeout.saturating_sub(Duration::from_secs(1)))
+    super::short_of_request_timeout(state, state.config.ingest.wait_ms)
 }
 
 /// The `name` parameter as a known datasource: 400 when missing, 404 when unknown.

@@ -119,9 +119,7 @@ pub async fn prepare(
 /// but always a second short of the request timeout, so the caller gets the
 /// 503 with Retry-After rather than a 408.
 fn fit_wait(state: &AppState) -> Duration {
-    let timeout = Duration::from_secs(state.config.http.request_timeout_secs.max(1));
-    Duration::from_millis(state.config.forecast.fit_wait_ms)
-        .min(timeout.saturating_sub(Duration::from_secs(1)))
+    super::short_of_request_timeout(state, state.config.forecast.fit_wait_ms)
 }
 
 fn service_error(e: ServiceError) -> ApiError {

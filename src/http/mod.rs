@@ -56,6 +56,14 @@ pub struct AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// `wait_ms`, but always a second short of `http.request_timeout_secs`: a
+/// handler that waits on background work (a fit, the maintainer) must answer
+/// before the deadline middleware's 408, which would say nothing happened.
+fn short_of_request_timeout(state: &AppState, wait_ms: u64) -> Duration {
+    let timeout = Duration::from_secs(state.config.http.request_timeout_secs.max(1));
+    Duration::from_millis(wait_ms).min(timeout.saturating_sub(Duration::from_secs(1)))
+}
+
 /// Every route of the API, with the middleware around them.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
