@@ -82,8 +82,7 @@ LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT coalesce(sum(purchases + refunds), 0)::bigint FROM customer_cube $$;
 
 -- A batch's profiles, before (`old`) and after (`new`) -> the cube's delta.
--- Key order: concurrent writers lock cube rows in the same order. Profiles
--- whose contribution did not change cancel out and touch nothing.
+-- Profiles whose contribution did not change cancel out and touch nothing.
 CREATE OR REPLACE FUNCTION ltv_cube_apply(old customer_summary[], new customer_summary[]) RETURNS void
 LANGUAGE sql
 AS $$
@@ -95,7 +94,6 @@ AS $$
   GROUP BY 1, 2, 3, 4
   HAVING sum(customers) <> 0 OR sum(paying) <> 0 OR sum(active) <> 0 OR sum(purchases) <> 0
       OR sum(refunds) <> 0 OR sum(gross) <> 0 OR sum(refunded) <> 0
-  ORDER BY 1, 2, 3, 4
   ON CONFLICT (cohort_month, country, segment, acquisition_source) DO UPDATE SET
       customers = c.customers + EXCLUDED.customers, paying = c.paying + EXCLUDED.paying,
       active = c.active + EXCLUDED.active, purchases = c.purchases + EXCLUDED.purchases,

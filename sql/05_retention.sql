@@ -89,7 +89,9 @@ AS $$
 $$;
 
 -- Adds delta rows (with every attribute) to cohort_activity under each
--- combination of kept attributes (ltv_attribute_keys), in key order.
+-- combination of kept attributes (ltv_attribute_keys). Summed by the full key
+-- first, then under each combination: a batch's rows share few keys, and the
+-- eightfold rows are made from the sums, not from every delta row.
 CREATE OR REPLACE FUNCTION ltv_activity_add(delta cohort_activity[]) RETURNS void
 LANGUAGE sql
 AS $$
@@ -97,13 +99,16 @@ AS $$
   SELECT x.months, x.basis, g.kept, x.cohort_idx, g.country, g.segment, g.acquisition_source,
          x.period_idx,
          sum(x.active), sum(x.purchases), sum(x.gross), sum(x.refunded), sum(x.first_buyers)
-  FROM unnest(delta) x, ltv_attribute_keys(x.country, x.segment, x.acquisition_source) g
+  FROM (SELECT d.months, d.basis, d.cohort_idx, d.country, d.segment, d.acquisition_source, d.period_idx,
+               sum(d.active) AS active, sum(d.purchases) AS purchases, sum(d.gross) AS gross,
+               sum(d.refunded) AS refunded, sum(d.first_buyers) AS first_buyers
+        FROM unnest(delta) d
+        GROUP BY 1, 2, 3, 4, 5, 6, 7
+        OFFSET 0) x,
+       ltv_attribute_keys(x.country, x.segment, x.acquisition_source) g
   GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
   HAVING sum(x.active) <> 0 OR sum(x.purchases) <> 0 OR sum(x.gross) <> 0 OR sum(x.refunded) <> 0
       OR sum(x.first_buyers) <> 0
-  -- The key's order (attributes before the cohort), so that concurrent
-  -- writers lock rows in the same order.
-  ORDER BY 1, 2, 3, 5, 6, 7, 4, 8
   ON CONFLICT (months, basis, kept, country, segment, acquisition_source, cohort_idx, period_idx) DO UPDATE SET
       active = a.active + EXCLUDED.active, purchases = a.purchases + EXCLUDED.purchases,
       gross = a.gross + EXCLUDED.gross, refunded = a.refunded + EXCLUDED.refunded,
@@ -150,23 +155,33 @@ AS $$
   CROSS JOIN LATERAL ltv_activity_rows(1, s, u) x
 $$;
 
--- A batch's profiles before and after: a customer whose cohorts or attributes
--- changed (a new registration, an upsert that moves it, a first purchase
--- earlier than the stored one) moves its stored periods to the new keys. Run
--- before the batch's own periods are added. Most batches move nobody; the set
--- difference answers that before any period is read. (The first purchase
--- itself moves with ltv_first_buyers_apply.)
+-- A batch's profiles before and after (the same ids), paired: those whose
+-- cohort_activity keys changed, i.e. a registration or first-purchase month
+-- or a filter attribute (a new registration, an upsert that moves the
+-- customer, a first purchase earlier than the stored one). Every other
+-- profile's rows keep their keys. Inlined.
+CREATE OR REPLACE FUNCTION ltv_moved_profiles(old customer_summary[], new customer_summary[])
+RETURNS TABLE (o customer_summary, n customer_summary)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT o, n
+  FROM unnest(old) o JOIN unnest(new) n USING (customer_id)
+  WHERE (date_trunc('month', o.registration_date AT TIME ZONE 'UTC'),
+         date_trunc('month', o.first_purchase_at AT TIME ZONE 'UTC'), o.country, o.segment, o.acquisition_source)
+        IS DISTINCT FROM
+        (date_trunc('month', n.registration_date AT TIME ZONE 'UTC'),
+         date_trunc('month', n.first_purchase_at AT TIME ZONE 'UTC'), n.country, n.segment, n.acquisition_source)
+$$;
+
+-- A batch's moved profiles (ltv_moved_profiles) move their stored periods to
+-- the new keys. Run before the batch's own periods are added. Most batches
+-- move nobody; the set difference answers that before any period is read.
+-- (The first purchase itself moves with ltv_first_buyers_apply.)
 CREATE OR REPLACE FUNCTION ltv_activity_rekey(old customer_summary[], new customer_summary[]) RETURNS void
 LANGUAGE sql
 AS $$
   WITH moved AS (
-    SELECT o, n
-    FROM unnest(old) o JOIN unnest(new) n USING (customer_id)
-    WHERE (date_trunc('month', o.registration_date AT TIME ZONE 'UTC'),
-           date_trunc('month', o.first_purchase_at AT TIME ZONE 'UTC'), o.country, o.segment, o.acquisition_source)
-          IS DISTINCT FROM
-          (date_trunc('month', n.registration_date AT TIME ZONE 'UTC'),
-           date_trunc('month', n.first_purchase_at AT TIME ZONE 'UTC'), n.country, n.segment, n.acquisition_source)
+    SELECT m.o, m.n FROM ltv_moved_profiles(old, new) m
   )
   SELECT ltv_activity_add(array_agg(moved_rows.r))
   FROM (SELECT x FROM moved m JOIN customer_period p ON p.customer_id = (m.n).customer_id,
@@ -177,9 +192,10 @@ AS $$
   HAVING count(*) > 0
 $$;
 
--- A batch's profiles before and after: first_buyers follows each profile
--- whose first purchase period, cohorts or attributes changed (new minus old;
--- every other profile cancels out and touches nothing).
+-- A batch's profiles before and after: first_buyers follows each moved
+-- profile (new minus old). A profile that did not move keeps its first
+-- purchase's month, cohorts and attributes, so its rows cancel out: they are
+-- not made at all.
 CREATE OR REPLACE FUNCTION ltv_first_buyers_apply(old customer_summary[], new customer_summary[]) RETURNS void
 LANGUAGE sql
 AS $$
@@ -188,8 +204,9 @@ AS $$
                                         x.first_buyers)::cohort_activity))
   FROM (SELECT d.months, d.basis, d.cohort_idx, d.country, d.segment, d.acquisition_source, d.period_idx,
                sum(d.first_buyers) AS first_buyers
-        FROM (SELECT f.* FROM unnest(new) n, ltv_first_buyer_rows(1, n) f
-              UNION ALL SELECT f.* FROM unnest(old) o, ltv_first_buyer_rows(-1, o) f) d
+        FROM ltv_moved_profiles(old, new) m,
+             LATERAL (SELECT f.* FROM ltv_first_buyer_rows(1, m.n) f
+                      UNION ALL SELECT f.* FROM ltv_first_buyer_rows(-1, m.o) f) d
         GROUP BY 1, 2, 3, 4, 5, 6, 7
         HAVING sum(d.first_buyers) <> 0) x
   HAVING count(*) > 0

@@ -151,21 +151,23 @@ $$;
 
 -- A batch's profiles before and after -> the histogram's delta: members and
 -- attributes exactly as customer_cube counts them; ltv_bucket (a numeric
--- logarithm) once per row.
+-- logarithm) once per row. Summed by attributes and bucket first (a profile
+-- whose bucket did not move cancels its own count there), then under each
+-- combination of kept attributes.
 CREATE OR REPLACE FUNCTION ltv_histogram_apply(old customer_summary[], new customer_summary[]) RETURNS void
 LANGUAGE sql
 AS $$
   INSERT INTO ltv_histogram AS h
-  SELECT g.kept, g.country, g.segment, g.acquisition_source,
-         x.bucket, sum(x.customers), sum(x.customers * x.v)
-  FROM (SELECT y.*, ltv_bucket(y.v) AS bucket
+  SELECT g.kept, g.country, g.segment, g.acquisition_source, x.bucket, sum(x.customers), sum(x.ltv)
+  FROM (SELECT y.country, y.segment, y.acquisition_source, ltv_bucket(y.v) AS bucket,
+               sum(y.customers) AS customers, sum(y.customers * y.v) AS ltv
         FROM (SELECT d.*, n.gross - n.refunded AS v FROM unnest(new) n, ltv_cube_rows(1, n) d
               UNION ALL SELECT d.*, o.gross - o.refunded FROM unnest(old) o, ltv_cube_rows(-1, o) d) y
+        GROUP BY 1, 2, 3, 4
         OFFSET 0) x,
        ltv_attribute_keys(x.country, x.segment, x.acquisition_source) g
   GROUP BY 1, 2, 3, 4, 5
-  HAVING sum(x.customers) <> 0 OR sum(x.customers * x.v) <> 0
-  ORDER BY 1, 2, 3, 4, 5
+  HAVING sum(x.customers) <> 0 OR sum(x.ltv) <> 0
   ON CONFLICT (kept, country, segment, acquisition_source, bucket) DO UPDATE SET
       customers = h.customers + EXCLUDED.customers, ltv = h.ltv + EXCLUDED.ltv
 $$;

@@ -323,44 +323,57 @@ AS $$
 $$;
 
 -- A batch's profiles before and after -> rfm_cube, rfm_monetary and the two
--- marginals rfm_days and rfm_purchases, under every key (ltv_rfm_keys).
--- Purchasers only; key order.
+-- marginals rfm_days and rfm_purchases, under every key (the attributes of
+-- ltv_rfm_keys). Purchasers only. Each table's delta is summed by its own key
+-- with every attribute first, then under each combination of kept
+-- attributes: the eightfold rows come from the sums, not from every profile.
 CREATE OR REPLACE FUNCTION ltv_rfm_apply(old customer_summary[], new customer_summary[]) RETURNS void
 LANGUAGE sql
 AS $$
   WITH src AS MATERIALIZED (
-    -- The day and the bucket (a numeric logarithm) once per profile, not
-    -- once per key.
-    SELECT x.sign, x.s, ltv_utc_day((x.s).last_purchase_at) AS last_day, (x.s).purchases,
-           (x.s).gross - (x.s).refunded AS net, ltv_bucket((x.s).gross - (x.s).refunded) AS bucket
-    FROM (SELECT 1 AS sign, n AS s FROM unnest(new) n WHERE n.purchases > 0
+    SELECT x.sign, ltv_utc_day(x.last_purchase_at) AS last_day, x.purchases, x.gross - x.refunded AS net,
+           ltv_bucket(x.gross - x.refunded) AS bucket,
+           ltv_cube_attribute(x.registration_date, x.country) AS country,
+           ltv_cube_attribute(x.registration_date, x.segment) AS segment,
+           ltv_cube_attribute(x.registration_date, x.acquisition_source) AS acquisition_source
+    FROM (SELECT 1 AS sign, n.* FROM unnest(new) n WHERE n.purchases > 0
           UNION ALL
-          SELECT -1, o FROM unnest(old) o WHERE o.purchases > 0) x
-  ), keyed AS MATERIALIZED (
-    SELECT x.sign, x.last_day, x.purchases, x.net, x.bucket, k.*
-    FROM src x, ltv_rfm_keys(x.s) k
+          SELECT -1, o.* FROM unnest(old) o WHERE o.purchases > 0) x
   ), cube AS (
     INSERT INTO rfm_cube AS c (last_day, purchases, customers, monetary, kept, country, segment, acquisition_source)
-    SELECT last_day, purchases, sum(sign), sum(sign * net), kept, country, segment, acquisition_source FROM keyed
-    GROUP BY 1, 2, 5, 6, 7, 8 HAVING sum(sign) <> 0 OR sum(sign * net) <> 0 ORDER BY 5, 6, 7, 8, 1, 2
+    SELECT f.last_day, f.purchases, sum(f.customers), sum(f.monetary), k.kept, k.country, k.segment, k.acquisition_source
+    FROM (SELECT last_day, purchases, country, segment, acquisition_source,
+                 sum(sign) AS customers, sum(sign * net) AS monetary
+          FROM src GROUP BY 1, 2, 3, 4, 5 HAVING sum(sign) <> 0 OR sum(sign * net) <> 0 OFFSET 0) f,
+         ltv_attribute_keys(f.country, f.segment, f.acquisition_source) k
+    GROUP BY 1, 2, 5, 6, 7, 8 HAVING sum(f.customers) <> 0 OR sum(f.monetary) <> 0
     ON CONFLICT (kept, country, segment, acquisition_source, last_day, purchases) DO UPDATE SET
         customers = c.customers + EXCLUDED.customers, monetary = c.monetary + EXCLUDED.monetary
   ), days AS (
     INSERT INTO rfm_days AS d (last_day, customers, kept, country, segment, acquisition_source)
-    SELECT last_day, sum(sign), kept, country, segment, acquisition_source FROM keyed
-    GROUP BY 1, 3, 4, 5, 6 HAVING sum(sign) <> 0 ORDER BY 3, 4, 5, 6, 1
+    SELECT f.last_day, sum(f.customers), k.kept, k.country, k.segment, k.acquisition_source
+    FROM (SELECT last_day, country, segment, acquisition_source, sum(sign) AS customers
+          FROM src GROUP BY 1, 2, 3, 4 HAVING sum(sign) <> 0 OFFSET 0) f,
+         ltv_attribute_keys(f.country, f.segment, f.acquisition_source) k
+    GROUP BY 1, 3, 4, 5, 6 HAVING sum(f.customers) <> 0
     ON CONFLICT (kept, country, segment, acquisition_source, last_day)
     DO UPDATE SET customers = d.customers + EXCLUDED.customers
   ), purchases AS (
     INSERT INTO rfm_purchases AS p (purchases, customers, kept, country, segment, acquisition_source)
-    SELECT purchases, sum(sign), kept, country, segment, acquisition_source FROM keyed
-    GROUP BY 1, 3, 4, 5, 6 HAVING sum(sign) <> 0 ORDER BY 3, 4, 5, 6, 1
+    SELECT f.purchases, sum(f.customers), k.kept, k.country, k.segment, k.acquisition_source
+    FROM (SELECT purchases, country, segment, acquisition_source, sum(sign) AS customers
+          FROM src GROUP BY 1, 2, 3, 4 HAVING sum(sign) <> 0 OFFSET 0) f,
+         ltv_attribute_keys(f.country, f.segment, f.acquisition_source) k
+    GROUP BY 1, 3, 4, 5, 6 HAVING sum(f.customers) <> 0
     ON CONFLICT (kept, country, segment, acquisition_source, purchases)
     DO UPDATE SET customers = p.customers + EXCLUDED.customers
   )
   INSERT INTO rfm_monetary AS m (bucket, customers, kept, country, segment, acquisition_source)
-  SELECT bucket, sum(sign), kept, country, segment, acquisition_source FROM keyed
-  GROUP BY 1, 3, 4, 5, 6 HAVING sum(sign) <> 0 ORDER BY 3, 4, 5, 6, 1
+  SELECT f.bucket, sum(f.customers), k.kept, k.country, k.segment, k.acquisition_source
+  FROM (SELECT bucket, country, segment, acquisition_source, sum(sign) AS customers
+        FROM src GROUP BY 1, 2, 3, 4 HAVING sum(sign) <> 0 OFFSET 0) f,
+       ltv_attribute_keys(f.country, f.segment, f.acquisition_source) k
+  GROUP BY 1, 3, 4, 5, 6 HAVING sum(f.customers) <> 0
   ON CONFLICT (kept, country, segment, acquisition_source, bucket)
   DO UPDATE SET customers = m.customers + EXCLUDED.customers
 $$;

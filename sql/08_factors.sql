@@ -229,7 +229,7 @@ $$;
 
 -- A batch's profiles before and after -> factor_cube, factor_histogram and
 -- factor_correlation. Known profiles only (ltv_factor_values and
--- ltv_factor_metrics give nothing without a registration); key order.
+-- ltv_factor_metrics give nothing without a registration).
 CREATE OR REPLACE FUNCTION ltv_factor_apply(old customer_summary[], new customer_summary[]) RETURNS void
 LANGUAGE sql
 AS $$
@@ -252,7 +252,6 @@ AS $$
     HAVING sum(d.sign) <> 0 OR sum(d.sign * d.ltv) <> 0 OR sum(d.sign * d.purchases) <> 0
         OR sum(d.sign * d.gross) <> 0 OR sum(d.sign * d.interactions) <> 0
         OR sum(d.sign * d.satisfaction_sum) <> 0 OR sum(d.sign * d.satisfaction_n) <> 0
-    ORDER BY 1, 2
     ON CONFLICT (factor, value) DO UPDATE SET
         customers = c.customers + EXCLUDED.customers, ltv = c.ltv + EXCLUDED.ltv,
         purchases = c.purchases + EXCLUDED.purchases, gross = c.gross + EXCLUDED.gross,
@@ -265,7 +264,6 @@ AS $$
     FROM v d
     GROUP BY 1, 2, 3
     HAVING sum(d.sign) <> 0
-    ORDER BY 1, 2, 3
     ON CONFLICT (factor, value, bucket) DO UPDATE SET customers = h.customers + EXCLUDED.customers
   )
   INSERT INTO factor_correlation AS c
@@ -277,7 +275,6 @@ AS $$
   HAVING sum(d.sign) <> 0 OR sum(d.sign * d.x) <> 0 OR sum(d.sign * d.y) <> 0
       OR sum(d.sign * d.x * d.x) <> 0 OR sum(d.sign * d.y * d.y) <> 0
       OR sum(d.sign * d.x * d.y) <> 0
-  ORDER BY 1
   ON CONFLICT (metric) DO UPDATE SET
       n = c.n + EXCLUDED.n, sx = c.sx + EXCLUDED.sx, sy = c.sy + EXCLUDED.sy,
       sxx = c.sxx + EXCLUDED.sxx, syy = c.syy + EXCLUDED.syy, sxy = c.sxy + EXCLUDED.sxy

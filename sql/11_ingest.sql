@@ -21,18 +21,22 @@
 --   3. the per-customer rollups and the profiles are updated; read again:
 --      the state after (`new`);
 --   4. every group-level table gets new minus old.
--- Locking every batch customer's profile row before reading it makes step 4
--- exact under concurrent batches: a second batch for the same customer waits
--- for the first to commit and then reads its result as its own `old`.
+-- Every application holds the maintainer's lock (ltv_lock_maintainer) until
+-- its commit, whoever calls it (the maintainer's pass, a recomputation, a
+-- psql writer's ltv_write_<x>): batches apply one at a time, so a batch's
+-- `old` is the state every earlier batch left, and the group tables need no
+-- lock order (their deltas are aggregated by hash, not sorted by key).
 
--- Step 2: creates an empty profile (which counts for nothing anywhere) for
--- each id that has none, locks all of them in key order, and returns them.
+-- Step 2: takes the maintainer's lock, creates an empty profile (which counts
+-- for nothing anywhere) for each id that has none, locks all of them in key
+-- order, and returns them.
 CREATE OR REPLACE FUNCTION ltv_lock_profiles(ids text[]) RETURNS customer_summary[]
 LANGUAGE plpgsql
 AS $$
 DECLARE
     old customer_summary[];
 BEGIN
+    PERFORM ltv_lock_maintainer();
     INSERT INTO customer_summary (customer_id)
     SELECT DISTINCT i FROM unnest(ids) i ORDER BY 1
     ON CONFLICT (customer_id) DO NOTHING;
