@@ -101,8 +101,12 @@ impl Application {
     fn maintainer(&self) -> Arc<Maintainer> {
         let versions = self.polling.versions.clone();
         Arc::new(
-            Maintainer::new(self.db.pool.clone(), self.config.ingest.apply_batch_rows)
-                .with_observer(Box::new(move |bumped| versions.observe_all(bumped))),
+            Maintainer::new(
+                self.db.pool.clone(),
+                self.config.ingest.apply_batch_rows,
+                self.config.ingest.max_queued_rows,
+            )
+            .with_observer(Box::new(move |bumped| versions.observe_all(bumped))),
         )
     }
 

@@ -42,6 +42,9 @@ pub struct IngestConfig {
     /// How long a `wait=true` write waits for its rows to be applied before
     /// it answers 202 (committed, applied later).
     pub wait_ms: u64,
+    /// Rows queued for the maintainer over which writes answer 503 (0: no
+    /// limit).
+    pub max_queued_rows: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

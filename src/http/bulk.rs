@@ -49,6 +49,7 @@ pub async fn append(
     let ds = datasource(&query)?;
     caller.require(Need::AppendTo(ds.name()))?;
     let format = format(&query, &headers)?;
+    super::events::admit(&state)?;
     let limit = state.config.http.bulk_body_limit_bytes;
     let mut seen = 0u64;
     let stream = body
@@ -67,7 +68,7 @@ pub async fn append(
         .map_err(|e| bulk_error(e, limit))?;
     state.polling.versions.observe_all(&report.bumped);
     if let Some(pending) = report.pending {
-        state.maintainer.wake();
+        state.maintainer.queued(pending);
         if !state
             .maintainer
             .wait_applied(pending, wait_for_apply(&state, started))

@@ -31,6 +31,7 @@ pub async fn post(
     let limit = state.config.http.body_limit_bytes;
     let raw = read_limited(body, limit).await?;
     let decoded = body::decode(&raw, is_gzip(&headers)?, limit)?;
+    admit(&state)?;
     let outcome = ingest::ingest(&state.db, ds, &decoded).await?;
     // Committed: this server's next pipe answer must include these rows,
     // without waiting for its own notification.
@@ -38,7 +39,7 @@ pub async fn post(
     let applied = match outcome.pending {
         None => true,
         Some(pending) => {
-            state.maintainer.wake();
+            state.maintainer.queued(pending);
             query.flag("wait")
                 && state
                     .maintainer
@@ -52,6 +53,20 @@ pub async fn post(
         StatusCode::ACCEPTED
     };
     Ok((status, Json(outcome)))
+}
+
+/// 503 with `Retry-After` while the maintainer's queue is over
+/// `ingest.max_queued_rows`: the write would only make the pipes fall further
+/// behind. Nothing is written.
+pub fn admit(state: &AppState) -> Result<(), ApiError> {
+    state.maintainer.admit().map_err(|b| ApiError::Busy {
+        message: format!(
+            "{} rows are waiting to be applied to the derived state, more than ingest.max_queued_rows ({}): \
+             nothing was written; retry in {} s",
+            b.queued, b.limit, b.retry_after_secs
+        ),
+        retry_after_secs: b.retry_after_secs,
+    })
 }
 
 /// `ingest.wait_ms`, a second short of the request timeout (the rows are

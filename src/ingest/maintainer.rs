@@ -16,7 +16,14 @@
 //! [`IDLE_POLL`] (rows queued by another server or by psql). A request that
 //! must see its rows in the pipes (`wait=true`, a bulk append) waits with
 //! [`Maintainer::wait_applied`] until none of its keys is queued.
+//!
+//! Writes arriving faster than passes apply them would grow the queue without
+//! end, and with it the time before rows are visible. So the task keeps an
+//! estimate of the queue's length ([`Maintainer::backlog`]); while it is over
+//! `ingest.max_queued_rows`, writes are refused with a 503 and `Retry-After`
+//! ([`Maintainer::admit`]) and nothing is written.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,6 +106,34 @@ pub async fn drain(pool: &PgPool, max_rows: u32) -> Result<u64, sqlx::Error> {
     }
 }
 
+/// An upper bound of the queue's length from its two ends (two index probes,
+/// not a count): keys of rolled-back writes leave gaps.
+async fn queue_span(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let span: i64 =
+        sqlx::query_scalar("SELECT coalesce(max(seq) - min(seq) + 1, 0)::int8 FROM pending_apply")
+            .fetch_one(pool)
+            .await?;
+    Ok(span.max(0) as u64)
+}
+
+/// A write refused because the queue is over its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlogged {
+    /// Rows queued (an upper bound).
+    pub queued: u64,
+    pub limit: u64,
+    /// When the queue should be under its limit again, at the last pass's rate.
+    pub retry_after_secs: u64,
+}
+
+/// Seconds until `excess` rows are applied at `rows_per_sec`, between 1 and 60.
+fn retry_after_secs(excess: u64, rows_per_sec: u64) -> u64 {
+    match rows_per_sec {
+        0 => 1,
+        rate => excess.div_ceil(rate).clamp(1, 60),
+    }
+}
+
 /// Whether any key of `pending` is still queued.
 async fn queued(pool: &PgPool, pending: Pending) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pending_apply WHERE seq BETWEEN $1 AND $2)")
@@ -116,6 +151,13 @@ pub type Observer = Box<dyn Fn(&Bumped) + Send + Sync>;
 pub struct Maintainer {
     pool: PgPool,
     max_rows: u32,
+    max_queued: u64,
+    /// Rows queued: measured at the start and after each pass, plus what
+    /// this server's writes queued since (other servers' writes show at the
+    /// next pass).
+    backlog: AtomicU64,
+    /// The last non-empty pass's rate, for `Retry-After`.
+    rows_per_sec: AtomicU64,
     wake: Notify,
     /// Counts finished passes (empty ones too), so waiters recheck the queue.
     passes: watch::Sender<u64>,
@@ -123,10 +165,14 @@ pub struct Maintainer {
 }
 
 impl Maintainer {
-    pub fn new(pool: PgPool, max_rows: u32) -> Self {
+    /// `max_queued`: the backlog over which writes are refused (0: never).
+    pub fn new(pool: PgPool, max_rows: u32, max_queued: u64) -> Self {
         Maintainer {
             pool,
             max_rows,
+            max_queued,
+            backlog: AtomicU64::new(0),
+            rows_per_sec: AtomicU64::new(0),
             wake: Notify::new(),
             passes: watch::Sender::new(0),
             observer: None,
@@ -138,20 +184,65 @@ impl Maintainer {
         self
     }
 
-    /// A write committed keys: run a pass soon.
+    /// A write committed keys: count them and run a pass soon.
+    pub fn queued(&self, pending: Pending) {
+        let span = (pending.last - pending.first + 1).max(0) as u64;
+        self.backlog.fetch_add(span, Ordering::Relaxed);
+        self.wake();
+    }
+
+    /// Wakes the task (a waiter rechecking, or keys it was not told of).
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// Rows queued and not yet applied (an upper bound).
+    pub fn backlog(&self) -> u64 {
+        self.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Whether a write may queue more rows now: not while the backlog is over
+    /// `ingest.max_queued_rows`.
+    pub fn admit(&self) -> Result<(), Backlogged> {
+        let queued = self.backlog();
+        if self.max_queued == 0 || queued <= self.max_queued {
+            return Ok(());
+        }
+        Err(Backlogged {
+            queued,
+            limit: self.max_queued,
+            retry_after_secs: retry_after_secs(
+                queued - self.max_queued,
+                self.rows_per_sec.load(Ordering::Relaxed),
+            ),
+        })
+    }
+
+    async fn measure_backlog(&self) {
+        match queue_span(&self.pool).await {
+            Ok(span) => self.backlog.store(span, Ordering::Relaxed),
+            Err(e) => tracing::warn!(error = %e, "could not measure the maintainer's queue"),
+        }
     }
 
     /// Runs passes for as long as the server runs: back to back while keys
     /// are queued, then on a wake-up or every [`IDLE_POLL`].
     pub async fn run(self: Arc<Self>) {
+        // A queue left by a crash counts before its first (long) pass ends.
+        self.measure_backlog().await;
         loop {
+            let started = Instant::now();
             match pass(&self.pool, self.max_rows).await {
                 Ok(pass) => {
                     if let Some(observe) = &self.observer {
                         observe(&pass.bumped);
                     }
+                    if pass.claimed > 0 {
+                        let secs = started.elapsed().as_secs_f64().max(1e-3);
+                        self.rows_per_sec
+                            .store((pass.claimed as f64 / secs) as u64, Ordering::Relaxed);
+                    }
+                    self.measure_backlog().await;
                     self.passes.send_modify(|n| *n += 1);
                     if pass.claimed > 0 {
                         tracing::debug!(rows = pass.claimed, "maintainer pass applied");
@@ -199,7 +290,15 @@ impl Maintainer {
 
 #[cfg(test)]
 mod tests {
-    use super::Pending;
+    use super::{retry_after_secs, Pending};
+
+    #[test]
+    fn retry_after_is_the_excess_at_the_last_rate_within_a_minute() {
+        assert_eq!(retry_after_secs(5_000, 2_000), 3);
+        assert_eq!(retry_after_secs(1, 2_000), 1);
+        assert_eq!(retry_after_secs(10_000_000, 1_000), 60);
+        assert_eq!(retry_after_secs(10, 0), 1);
+    }
 
     #[test]
     fn merged_ranges_span_both() {

@@ -3,7 +3,7 @@ use std::io::Write;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{TestApp, ADMIN_TOKEN};
+use crate::helpers::{split, TestApp, ADMIN_TOKEN};
 
 const CUSTOMER: &str = r#"{"customer_id":"cust_123456","registration_date":"2023-01-15 10:30:00","country":"US","city":"New York","age":35,"gender":"F","acquisition_source":"organic_search","segment":"premium","is_active":1}"#;
 const TRANSACTION: &str = r#"{"transaction_id":"tx_789012","customer_id":"cust_123456","transaction_date":"2023-02-20 14:25:00","amount":89.99,"product_category":"electronics","transaction_type":"purchase","payment_method":"credit_card","is_refund":0}"#;
@@ -394,4 +394,97 @@ async fn a_batch_slower_than_the_pipe_statement_timeout_is_still_stored() {
     assert_eq!(reply["successful_rows"], 20_000);
     assert_eq!(app.count("SELECT count(*) FROM transactions").await, 20_000);
     crate::helpers::assert_derived_exact(&app.pool, "after a slow batch").await;
+}
+
+#[tokio::test]
+async fn writes_are_refused_with_503_while_the_queue_is_over_its_limit_and_accepted_once_it_drains()
+{
+    let app = TestApp::spawn_with(&[("LTV_INGEST__MAX_QUEUED_ROWS", "5")]).await;
+    // Hold the maintainer's lock, as a long pass would: nothing is applied.
+    let mut holder = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT ltv_lock_maintainer()")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let batch: String = (0..10)
+        .map(|i| format!(r#"{{"transaction_id":"q{i}","customer_id":"c{i}","transaction_date":"2024-05-01","amount":2}}"#))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let post = |name: &str, body: String| {
+        app.client
+            .post(format!("{}?name={name}", app.url("/v0/events")))
+            .bearer_auth(ADMIN_TOKEN)
+            .body(body)
+            .send()
+    };
+    // Under the limit when it arrives: committed, queued.
+    let resp = post("transactions", batch).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+
+    // Ten queued rows are over the limit of five: refused, nothing written.
+    let resp = post(
+        "transactions",
+        r#"{"transaction_id":"refused","customer_id":"c1","transaction_date":"2024-05-02","amount":3}"#.into(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry: u64 = resp.headers()[reqwest::header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    let (_, body) = split(resp).await;
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("ingest.max_queued_rows") && error.contains("nothing was written"),
+        "{error}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM transactions WHERE transaction_id = 'refused'")
+            .await,
+        0
+    );
+    // The bulk endpoint follows the same rule.
+    let resp = app
+        .client
+        .post(format!("{}?name=transactions&mode=append&format=ndjson", app.url("/v0/datasources")))
+        .bearer_auth(ADMIN_TOKEN)
+        .body(r#"{"transaction_id":"refused-bulk","customer_id":"c1","transaction_date":"2024-05-02","amount":3}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    // Once the maintainer applies the queue, writes are accepted again.
+    holder.rollback().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let resp = post(
+            "transactions",
+            r#"{"transaction_id":"after","customer_id":"c1","transaction_date":"2024-05-03","amount":4}"#.into(),
+        )
+        .await
+        .unwrap();
+        if resp.status() == StatusCode::ACCEPTED {
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queue never drained"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, _) = app
+        .post_events("transactions", r#"{"transaction_id":"last","customer_id":"c2","transaction_date":"2024-05-04","amount":1}"#)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.count("SELECT count(*) FROM pending_apply").await, 0);
+    assert_eq!(
+        app.count("SELECT sum(purchases)::bigint FROM customer_summary")
+            .await,
+        12
+    );
 }
