@@ -728,7 +728,12 @@ async fn load_files(server: &Server, client: &reqwest::Client, dir: &str) -> any
 async fn load_demo(server: &Server, customers: u64, seed: u64) -> anyhow::Result<Value> {
     let spec = ltv_pipes::demo::Spec::new(customers, seed);
     let started = Instant::now();
-    let passes = ltv_pipes::demo::load(&server.pool, spec, |_, _| {}).await?;
+    let passes = ltv_pipes::demo::load(
+        &ltv_pipes::db::Writer::new(server.pool.clone(), true),
+        spec,
+        |_, _| {},
+    )
+    .await?;
     let mut out = serde_json::Map::new();
     for p in &passes {
         println!(

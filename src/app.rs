@@ -36,7 +36,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let mut db = Database::open(&config).await?;
         db::migrate(&db.pool).await?;
-        db.use_reader_role(&config).await?;
+        db.use_roles(&config).await?;
         if let Some(token) =
             auth::ensure_admin(&db.pool, &config.data_dir, config.auth.fixed_admin_token()).await?
         {
@@ -118,6 +118,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let state = AppState {
             db: self.db.pool.clone(),
+            writer: self.db.writer(),
             read_db: self.db.read_pool.clone(),
             config: self.config.clone(),
             pipes: self.pipes.clone(),

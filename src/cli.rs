@@ -276,7 +276,7 @@ async fn forecast_fit(config: &Config, as_of: Option<chrono::NaiveDate>) -> anyh
 async fn demo(config: &Config, customers: u64, seed: u64) -> anyhow::Result<()> {
     use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
     anyhow::ensure!(customers > 0, "--customers must be at least 1");
-    with_db(config, |pool| async move {
+    with_database(config, |database| async move {
         let bars = MultiProgress::new();
         let style = ProgressStyle::with_template(
             "{prefix:>22} [{bar:30}] {pos}/{len} customers {per_sec} ({eta})",
@@ -304,7 +304,7 @@ async fn demo(config: &Config, customers: u64, seed: u64) -> anyhow::Result<()> 
             }
         };
         let spec = crate::demo::Spec::new(customers, seed);
-        let passes = crate::demo::load(&pool, spec, progress).await?;
+        let passes = crate::demo::load(&database.writer(), spec, progress).await?;
         for b in &all {
             b.finish();
         }
@@ -401,9 +401,20 @@ where
     F: FnOnce(sqlx::PgPool) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let database = Database::open(config).await?;
+    with_database(config, |database| f(database.pool.clone())).await
+}
+
+/// Opens and migrates the database and sets up its roles (so `migrate`
+/// creates them too), runs `f`, then stops an embedded cluster started here.
+async fn with_database<F, Fut>(config: &Config, f: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Database) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut database = Database::open(config).await?;
     db::migrate(&database.pool).await?;
-    let result = f(database.pool.clone()).await;
+    database.use_roles(config).await?;
+    let result = f(database.clone()).await;
     database.close_if_started_here().await;
     result
 }

@@ -37,6 +37,48 @@ pub struct Database {
     cluster: Option<Arc<EmbeddedCluster>>,
     /// Restarts the embedded cluster when its postmaster dies.
     supervisor: Option<Arc<tokio::task::AbortHandle>>,
+    /// True once [`roles::WRITER`] is set up: ingest transactions take it.
+    writer_role: bool,
+}
+
+/// Ingestion's connections (src/ingest): the read-write pool, each ingest
+/// transaction taking [`roles::WRITER`] when the database has it.
+#[derive(Clone)]
+pub struct Writer {
+    pool: PgPool,
+    begin: &'static str,
+}
+
+impl Writer {
+    /// Ingestion through `pool`, as the writer role (which the server makes
+    /// at start, [`Database::use_roles`]) or as the pool's own user.
+    pub fn new(pool: PgPool, as_writer_role: bool) -> Self {
+        let begin = if as_writer_role {
+            roles::WRITER_BEGIN
+        } else {
+            "BEGIN"
+        };
+        Writer { pool, begin }
+    }
+
+    /// An ingest transaction, as the writer role when there is one.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin_with(self.begin).await
+    }
+
+    /// The service's own connections, for what follows ingestion and writes
+    /// the derived state (compaction, the maintainer's drain).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Back to the service's own user inside an ingest transaction, for a bulk
+/// load's wholesale recomputation of the derived state (a no-op when the
+/// transaction took no role).
+pub async fn leave_writer_role(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SET LOCAL ROLE NONE").execute(conn).await?;
+    Ok(())
 }
 
 impl Database {
@@ -71,25 +113,34 @@ impl Database {
             read_pool,
             cluster,
             supervisor,
+            writer_role: false,
         })
     }
 
-    /// Makes pipes run as [`roles::READER`] (after the migrations, which
-    /// create the tables it is granted): the read pool, which has opened no
-    /// connection yet, is rebuilt to log in as it (embedded) or take it at
-    /// connection start (`DATABASE_URL`). Unchanged when the role cannot be
-    /// made.
-    pub async fn use_reader_role(&mut self, config: &Config) -> anyhow::Result<()> {
+    /// Ingestion's connections: as [`roles::WRITER`] after [`Self::use_roles`]
+    /// set it up, else as the configured user.
+    pub fn writer(&self) -> Writer {
+        Writer::new(self.pool.clone(), self.writer_role)
+    }
+
+    /// Makes pipes run as [`roles::READER`] and ingestion as
+    /// [`roles::WRITER`] (after the migrations, which create the tables they
+    /// are granted): the read pool, which has opened no connection yet, is
+    /// rebuilt to log in as the reader (embedded) or take it at connection
+    /// start (`DATABASE_URL`), and [`Self::writer`] begins its transactions
+    /// with the writer role. Unchanged when the roles cannot be made.
+    pub async fn use_roles(&mut self, config: &Config) -> anyhow::Result<()> {
         match roles::apply(&self.pool).await {
             Ok(true) => {}
             Ok(false) => return Ok(()),
             // A user that owns the tables but may not grant on the database
             // (an external server): pipes keep running as that user.
             Err(e) => {
-                tracing::warn!(error = %e, role = roles::READER, "cannot set up the pipes' role; pipes run as the configured user");
+                tracing::warn!(error = %e, "cannot set up the roles of pipes and ingestion; both run as the configured user");
                 return Ok(());
             }
         }
+        self.writer_role = true;
         let options = match (&self.cluster, config.database.external_url()) {
             (Some(cluster), _) => cluster
                 .connect_options(embedded::ROLE)

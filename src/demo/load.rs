@@ -2,8 +2,8 @@
 
 use std::time::Instant;
 
+use crate::db::Writer;
 use bytes::Bytes;
-use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::io::StreamReader;
 
@@ -26,7 +26,7 @@ pub struct PassReport {
 /// Loads customers, transactions and interactions for `spec`, in that order.
 /// `progress(datasource, customers_done)` is called after every chunk.
 pub async fn load(
-    pool: &PgPool,
+    writer: &Writer,
     spec: Spec,
     progress: impl Fn(Datasource, u64) + Send + Sync + Clone + 'static,
 ) -> anyhow::Result<Vec<PassReport>> {
@@ -37,14 +37,15 @@ pub async fn load(
         let progress = progress.clone();
         let producer = tokio::task::spawn_blocking(move || produce(spec, ds, tx, progress));
         let reader = StreamReader::new(tokio_stream_of(rx));
-        let report = bulk::append(pool, ds, BulkFormat::Csv, reader).await;
+        let report = bulk::append(writer, ds, BulkFormat::Csv, reader).await;
         // The producer stops on its own when the loader hangs up early.
         let rows_generated = producer.await?;
         let report = report?;
         if report.pending.is_some() {
             // A load into stored data: no server runs the maintainer here.
-            crate::ingest::maintainer::drain(pool, crate::ingest::maintainer::DRAIN_ROWS).await?;
-            bulk::compact_rollups(pool).await;
+            crate::ingest::maintainer::drain(writer.pool(), crate::ingest::maintainer::DRAIN_ROWS)
+                .await?;
+            bulk::compact_rollups(writer.pool()).await;
         }
         passes.push(PassReport {
             datasource: ds,

@@ -63,7 +63,7 @@ pub async fn append(
                 Ok(chunk)
             })
         });
-    let mut report = bulk::append(&state.db, ds, format, StreamReader::new(stream))
+    let mut report = bulk::append(&state.writer, ds, format, StreamReader::new(stream))
         .await
         .map_err(|e| bulk_error(e, limit))?;
     state.polling.versions.observe_all(&report.bumped);

@@ -32,7 +32,7 @@ pub async fn post(
     let raw = read_limited(body, limit).await?;
     let decoded = body::decode(&raw, is_gzip(&headers)?, limit)?;
     admit(&state)?;
-    let outcome = ingest::ingest(&state.db, ds, &decoded).await?;
+    let outcome = ingest::ingest(&state.writer, ds, &decoded).await?;
     // Committed: this server's next pipe answer must include these rows,
     // without waiting for its own notification.
     state.polling.versions.observe_all(&outcome.bumped);

@@ -39,6 +39,8 @@ use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
+    /// Ingestion's connections, as the writer role (src/db/roles.rs).
+    pub writer: crate::db::Writer,
     /// Read-only sessions, for pipes.
     pub read_db: PgPool,
     pub config: Arc<Config>,

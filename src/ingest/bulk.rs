@@ -31,6 +31,7 @@ use super::body::{self, Parsed};
 use super::maintainer::Pending;
 use super::rows::{Datasource, Rejected, Rows};
 use super::{compact, store};
+use crate::db::{self, Writer};
 use crate::rollups;
 
 /// Valid rows written per statement: big enough to amortize a round trip,
@@ -117,7 +118,7 @@ struct Chunk {
 
 /// Reads `reader` to the end and appends it to `ds` in one transaction.
 pub async fn append<R>(
-    pool: &PgPool,
+    writer: &Writer,
     ds: Datasource,
     format: BulkFormat,
     reader: R,
@@ -135,7 +136,7 @@ where
         }
     });
 
-    let mut db = pool.begin().await?;
+    let mut db = writer.begin().await?;
     let stored_before = stored_rows(&mut db, ds).await?;
     let (mut ok, mut bad, mut changed) = (0u64, 0u64, 0u64);
     let mut pending = None;
@@ -181,7 +182,7 @@ where
     db.commit().await?;
     let elapsed_secs = started.elapsed().as_secs_f64();
     if derived_state == DerivedUpdate::Rebuilt {
-        compact_rollups(pool).await;
+        compact_rollups(writer.pool()).await;
     }
     Ok(BulkReport {
         datasource: ds.name(),
@@ -221,6 +222,8 @@ async fn derive(
         return Ok(DerivedUpdate::Deltas);
     }
     let started = Instant::now();
+    // The derived state is not the writer role's to write.
+    db::leave_writer_role(db).await?;
     rollups::rebuild(db, &[ds]).await?;
     // The next load's choice reads this table's row estimate.
     sqlx::query(&format!("ANALYZE {}", ds.name()))

@@ -11,8 +11,8 @@ pub mod rows;
 mod store;
 pub mod versions;
 
+use crate::db::Writer;
 use serde::Serialize;
-use sqlx::PgPool;
 
 pub use body::BodyError;
 pub use rows::{Datasource, Rejected, Rows};
@@ -32,9 +32,9 @@ pub struct Outcome {
 
 /// Validates every row of `body` (already decoded) and stores valid rows and
 /// rejections together. On error nothing is written.
-pub async fn ingest(pool: &PgPool, ds: Datasource, body: &[u8]) -> Result<Outcome, sqlx::Error> {
+pub async fn ingest(writer: &Writer, ds: Datasource, body: &[u8]) -> Result<Outcome, sqlx::Error> {
     let (rows, rejected) = validate(ds, body);
-    let written = store::write(pool, ds, &rows, &rejected).await?;
+    let written = store::write(writer, ds, &rows, &rejected).await?;
     Ok(Outcome {
         successful_rows: rows.len(),
         quarantined_rows: rejected.len(),

@@ -9,11 +9,12 @@
 
 use std::collections::HashMap;
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 use super::maintainer::Pending;
 use super::rows::{Customer, Datasource, Interaction, Rejected, Rows, Transaction};
 use super::versions::{self, Bumped, Source};
+use crate::db::Writer;
 
 /// What a committed write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,14 +40,14 @@ pub struct Chunk {
 /// aborted it for a deadlock or a serialization failure: the whole transaction
 /// rolled back, so running it again is safe.
 pub async fn write(
-    pool: &PgPool,
+    writer: &Writer,
     ds: Datasource,
     rows: &Rows,
     rejected: &[Rejected],
 ) -> Result<Written, sqlx::Error> {
     let mut attempt = 1;
     loop {
-        match write_once(pool, ds, rows, rejected).await {
+        match write_once(writer, ds, rows, rejected).await {
             Err(e) if attempt < 4 && is_retryable(&e) => {
                 tracing::warn!(attempt, error = %e, "ingest transaction aborted; retrying");
                 attempt += 1;
@@ -62,12 +63,12 @@ fn is_retryable(e: &sqlx::Error) -> bool {
 }
 
 async fn write_once(
-    pool: &PgPool,
+    writer: &Writer,
     ds: Datasource,
     rows: &Rows,
     rejected: &[Rejected],
 ) -> Result<Written, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = writer.begin().await?;
     let chunk = write_chunk(&mut tx, ds, rows, rejected).await?;
     let bumped = bump(&mut tx, ds, chunk.changed, rejected.len()).await?;
     tx.commit().await?;

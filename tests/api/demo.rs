@@ -18,9 +18,13 @@ const FINGERPRINT: &str = "
 async fn load(seed: u64) -> (TestApp, String, Vec<u64>) {
     let app = TestApp::spawn().await;
     let spec = ltv_pipes::demo::Spec::new(300, seed);
-    let passes = ltv_pipes::demo::load(&app.pool, spec, |_, _| {})
-        .await
-        .unwrap();
+    let passes = ltv_pipes::demo::load(
+        &ltv_pipes::db::Writer::new(app.pool.clone(), true),
+        spec,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     let generated: Vec<u64> = passes.iter().map(|p| p.rows_generated).collect();
     for p in &passes {
         assert_eq!(p.report.quarantined_rows, 0, "{p:?}");
@@ -58,9 +62,13 @@ async fn the_same_seed_loads_the_same_data() {
         "{body}"
     );
     // Loading the same seed again is an idempotent no-op.
-    let again = ltv_pipes::demo::load(&a.pool, ltv_pipes::demo::Spec::new(300, 7), |_, _| {})
-        .await
-        .unwrap();
+    let again = ltv_pipes::demo::load(
+        &ltv_pipes::db::Writer::new(a.pool.clone(), true),
+        ltv_pipes::demo::Spec::new(300, 7),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(again.len(), 3);
     let f_again: String = sqlx::query_scalar(FINGERPRINT)
         .fetch_one(&a.pool)

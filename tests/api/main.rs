@@ -18,5 +18,6 @@ mod operations;
 mod overload;
 mod pipes;
 mod polling;
+mod roles;
 mod rollups;
 mod validation;

@@ -204,9 +204,13 @@ async fn backup_then_restore_gives_the_same_answers() {
     let source_url = crate::helpers::fresh_database().await;
     let source = TestApp::spawn_on(&source_url, &[]).await;
     let spec = ltv_pipes::demo::Spec::new(300, 5);
-    ltv_pipes::demo::load(&source.pool, spec, |_, _| {})
-        .await
-        .unwrap();
+    ltv_pipes::demo::load(
+        &ltv_pipes::db::Writer::new(source.pool.clone(), true),
+        spec,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     let calls: Vec<String> = crate::helpers::CLV_PIPES
         .iter()
         .map(|p| format!("/v0/pipes/{p}.json"))
