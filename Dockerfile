@@ -6,6 +6,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
+COPY sql ./sql
 COPY benches ./benches
 COPY config.yml build.rs ./
 RUN cargo build --release --locked --bin ltv-pipes

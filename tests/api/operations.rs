@@ -54,6 +54,39 @@ async fn the_dockerfile_health_check_command_works() {
     );
 }
 
+/// `docker build` sees only what the Dockerfile copies: every input of the
+/// crate's build (build.rs embeds `sql/`, `sqlx::migrate!` embeds
+/// `migrations/`, config.rs embeds `config.yml`) must be among them.
+#[test]
+fn the_dockerfile_copies_every_input_of_the_build() {
+    let dockerfile =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    let copied: Vec<&str> = dockerfile
+        .lines()
+        .take_while(|l| !l.starts_with("RUN cargo build"))
+        .filter_map(|l| l.strip_prefix("COPY "))
+        .flat_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words[..words.len() - 1].to_vec()
+        })
+        .collect();
+    for input in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "build.rs",
+        "config.yml",
+        "src",
+        "migrations",
+        "sql",
+        "benches",
+    ] {
+        assert!(
+            copied.contains(&input),
+            "the Dockerfile's build stage does not copy {input}: {copied:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn health_and_ready_answer_200_when_migrated() {
     let app = TestApp::spawn().await;
