@@ -28,6 +28,8 @@ pub struct Application {
     /// LISTENing for other servers' writes since before the versions were read.
     notifications: sqlx::postgres::PgListener,
     jwt_key: Arc<Vec<u8>>,
+    /// `metrics.listen`: `/metrics` without a token.
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Application {
@@ -75,7 +77,16 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let metrics_listener = match config.metrics.listen_addr()? {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (metrics.listen)"))?,
+            ),
+            None => None,
+        };
         Ok(Application {
+            metrics_listener,
             listener,
             db,
             config: Arc::new(config),
@@ -127,6 +138,7 @@ impl Application {
             rate_limits: Arc::new(RateLimiter::new(self.config.auth.rate_limit_rps)),
             jwt_key: self.jwt_key.clone(),
             maintainer: self.maintainer(),
+            metrics: crate::prometheus::install(),
         };
         let maintainer = tokio::spawn(state.maintainer.clone().run());
         let reloader = tokio::spawn(reload_on_sighup(self.pipes.clone()));
@@ -136,6 +148,18 @@ impl Application {
             self.polling.clone(),
             self.notifications,
         ));
+        let scrape = match self.metrics_listener {
+            Some(listener) => {
+                tracing::info!(addr = %listener.local_addr()?, "metrics listening (no token)");
+                let router = http::metrics_router(state.clone());
+                Some(tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, router).await {
+                        tracing::error!(error = %e, "the metrics listener failed");
+                    }
+                }))
+            }
+            None => None,
+        };
         tracing::info!(addr = %self.listener.local_addr()?, "ltv-pipes listening");
         let served = http::serve::serve(
             self.listener,
@@ -146,6 +170,9 @@ impl Application {
         .await;
         reloader.abort();
         refresher.abort();
+        if let Some(scrape) = scrape {
+            scrape.abort();
+        }
         // A pass cut short rolls back: its rows stay queued for the next start.
         maintainer.abort();
         // It holds a pooled connection, which closing the pool waits for.

@@ -31,6 +31,28 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub forecast: ForecastConfig,
     pub cache: CacheConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// `GET /metrics` (README "Metrics").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// A second address serving `/metrics` without a token ("": none).
+    pub listen: String,
+}
+
+impl MetricsConfig {
+    /// The open scrape address, if one is configured.
+    pub fn listen_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        let listen = self.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen.parse().map(Some).map_err(|_| {
+            anyhow::anyhow!("metrics.listen '{listen}' is not an address like 127.0.0.1:9100")
+        })
+    }
 }
 
 /// Writes and the maintainer (README "Writes").

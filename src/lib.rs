@@ -27,5 +27,6 @@ pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod pipes;
+pub mod prometheus;
 pub mod rollups;
 pub mod telemetry;

@@ -1,8 +1,11 @@
 //! Token scopes, Tinybird's spelling: `ADMIN`, `DATASOURCES:APPEND:<name>`,
 //! `DATASOURCES:READ:<name>`, `PIPES:READ:<name>`; `*` stands for any name.
+//! Ours: `METRICS:READ` (the Prometheus endpoint, `GET /metrics`).
 
 use std::fmt;
 use std::str::FromStr;
+
+const METRICS_READ: &str = "METRICS:READ";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
@@ -10,6 +13,7 @@ pub enum Scope {
     DatasourcesAppend(Target),
     DatasourcesRead(Target),
     PipesRead(Target),
+    MetricsRead,
 }
 
 /// The resource a scope covers.
@@ -26,6 +30,7 @@ pub enum Need<'a> {
     AppendTo(&'a str),
     ReadDatasource(&'a str),
     ReadPipe(&'a str),
+    ReadMetrics,
 }
 
 impl Target {
@@ -44,6 +49,7 @@ impl Scope {
             (Scope::DatasourcesAppend(t), Need::AppendTo(n)) => t.covers(n),
             (Scope::DatasourcesRead(t), Need::ReadDatasource(n)) => t.covers(n),
             (Scope::PipesRead(t), Need::ReadPipe(n)) => t.covers(n),
+            (Scope::MetricsRead, Need::ReadMetrics) => true,
             _ => false,
         }
     }
@@ -56,6 +62,7 @@ impl fmt::Display for Need<'_> {
             Need::AppendTo(n) => write!(f, "DATASOURCES:APPEND:{n}"),
             Need::ReadDatasource(n) => write!(f, "DATASOURCES:READ:{n}"),
             Need::ReadPipe(n) => write!(f, "PIPES:READ:{n}"),
+            Need::ReadMetrics => write!(f, "{METRICS_READ}"),
         }
     }
 }
@@ -64,6 +71,7 @@ impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (kind, target) = match self {
             Scope::Admin => return write!(f, "ADMIN"),
+            Scope::MetricsRead => return write!(f, "{METRICS_READ}"),
             Scope::DatasourcesAppend(t) => ("DATASOURCES:APPEND", t),
             Scope::DatasourcesRead(t) => ("DATASOURCES:READ", t),
             Scope::PipesRead(t) => ("PIPES:READ", t),
@@ -83,6 +91,9 @@ impl FromStr for Scope {
         if s.eq_ignore_ascii_case("ADMIN") {
             return Ok(Scope::Admin);
         }
+        if s.eq_ignore_ascii_case(METRICS_READ) {
+            return Ok(Scope::MetricsRead);
+        }
         let upper = s.to_ascii_uppercase();
         let (ctor, prefix): (fn(Target) -> Scope, &str) = if upper
             .starts_with("DATASOURCES:APPEND:")
@@ -94,7 +105,7 @@ impl FromStr for Scope {
             (Scope::PipesRead, "PIPES:READ:")
         } else {
             return Err(format!(
-                "unknown scope '{s}': use ADMIN, DATASOURCES:APPEND:<name>, DATASOURCES:READ:<name> or PIPES:READ:<name> (* for any name)"
+                "unknown scope '{s}': use ADMIN, DATASOURCES:APPEND:<name>, DATASOURCES:READ:<name>, PIPES:READ:<name> (* for any name) or METRICS:READ"
             ));
         };
         let name = &s[prefix.len()..];
@@ -124,6 +135,7 @@ mod tests {
             "DATASOURCES:APPEND:customers",
             "DATASOURCES:READ:*",
             "PIPES:READ:customer_ltv",
+            "METRICS:READ",
         ] {
             assert_eq!(text.parse::<Scope>().unwrap().to_string(), text);
         }

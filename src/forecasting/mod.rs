@@ -525,6 +525,7 @@ impl ForecastService {
         let version = self.bump_version(&mut tx).await?;
         tx.commit().await?;
         self.observe(version);
+        crate::prometheus::fit_stored(kind.as_str(), started.elapsed());
         progress(&format!(
             "stored fit {id} in {:.1}s",
             started.elapsed().as_secs_f64()

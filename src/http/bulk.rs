@@ -17,6 +17,7 @@ use super::query::Query;
 use super::{auth::Caller, AppState};
 use crate::auth::Need;
 use crate::ingest::bulk::{self, BulkError, BulkFormat, BulkReport, DerivedUpdate};
+use crate::prometheus;
 
 /// Marks the io error raised when the body passes `http.bulk_body_limit_bytes`.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,12 @@ pub async fn append(
         .await
         .map_err(|e| bulk_error(e, limit))?;
     state.polling.versions.observe_all(&report.bumped);
+    prometheus::rows_written(
+        ds.name(),
+        prometheus::WritePath::Bulk,
+        report.successful_rows,
+        report.quarantined_rows,
+    );
     if let Some(pending) = report.pending {
         state.maintainer.queued(pending);
         if !state

@@ -47,9 +47,11 @@ pub enum ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            sqlx::Error::PoolTimedOut => {
+                crate::prometheus::pool_timed_out();
                 ApiError::Unavailable(e)
             }
+            sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => ApiError::Unavailable(e),
             // 57014 query_canceled: the statement timeout fired.
             sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => ApiError::Timeout(
                 "the query took longer than the statement timeout (database.statement_timeout_ms); narrow it with filters".into(),

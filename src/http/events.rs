@@ -13,6 +13,7 @@ use super::query::Query;
 use super::{auth::Caller, AppState};
 use crate::auth::Need;
 use crate::ingest::{self, body, Datasource, Outcome};
+use crate::prometheus;
 
 /// Answers only after the rows are committed: 202, or with `wait=true` 200
 /// once they are applied to the derived state too (visible in every pipe), or
@@ -36,6 +37,12 @@ pub async fn post(
     // Committed: this server's next pipe answer must include these rows,
     // without waiting for its own notification.
     state.polling.versions.observe_all(&outcome.bumped);
+    prometheus::rows_written(
+        ds.name(),
+        prometheus::WritePath::Events,
+        outcome.successful_rows as u64,
+        outcome.quarantined_rows as u64,
+    );
     let applied = match outcome.pending {
         None => true,
         Some(pending) => {

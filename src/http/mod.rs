@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::forecasting::ForecastService;
 use crate::ingest::maintainer::Maintainer;
 use crate::pipes::registry::Registry;
+use crate::prometheus;
 use error::ApiError;
 
 /// What every handler can reach. Cheap to clone.
@@ -54,6 +55,8 @@ pub struct AppState {
     pub jwt_key: Arc<Vec<u8>>,
     /// Applies written rows to the derived state (src/ingest/maintainer.rs).
     pub maintainer: Arc<Maintainer>,
+    /// Renders the process's metrics (src/prometheus.rs).
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -69,8 +72,10 @@ fn short_of_request_timeout(state: &AppState, wait_ms: u64) -> Duration {
 /// Every route of the API, with the middleware around them.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
+    let observed = state.clone();
     let api = Router::new()
         .route("/health", get(ops::health))
+        .route("/metrics", get(ops::metrics))
         .route("/ready", get(ops::ready))
         .route("/v0/events", post(events::post))
         .route("/v0/datasources", get(datasources::list).post(bulk::append))
@@ -89,7 +94,98 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
-    with_middleware(api, &config)
+    // Outermost, so that 408s and 503s of the other layers are counted too.
+    with_middleware(api, &config).layer(axum::middleware::from_fn_with_state(observed, observe))
+}
+
+/// The router `metrics.listen` serves: `/metrics` only, no token (the
+/// address is meant to be reachable by the scraper alone).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|axum::extract::State(s): axum::extract::State<AppState>| async move {
+                ops::render(&s)
+            }),
+        )
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Counts and times every request by route, pipe and status, and how pipe
+/// answers and writes went (src/prometheus.rs).
+async fn observe(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    // `/v0/pipes/:file`, not axum's `{file}`: braces inside label values
+    // trip simple exposition parsers.
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().replace('{', ":").replace('}', ""))
+        .unwrap_or_else(|| "unmatched".into());
+    let pipe = pipe_label(&state, &route, req.uri().path());
+    let write = write_label(req.method(), req.uri());
+    let response = next.run(req).await;
+    let status = response.status();
+    prometheus::request(&route, &pipe, status.as_u16(), started.elapsed());
+    if !pipe.is_empty() {
+        let cache = response
+            .headers()
+            .get(&polling::CACHE_STATUS)
+            .and_then(|v| v.to_str().ok());
+        match (status, cache) {
+            (axum::http::StatusCode::NOT_MODIFIED, _) => prometheus::answer("not_modified"),
+            (_, Some("hit")) => prometheus::answer("hit"),
+            (_, Some("miss")) => prometheus::answer("miss"),
+            (_, Some("bypass")) => prometheus::answer("bypass"),
+            _ => {}
+        }
+    }
+    if let Some((path, datasource)) = write {
+        if status.is_client_error() || status.is_server_error() {
+            prometheus::write_rejected(datasource, path, status.as_u16());
+        }
+    }
+    response
+}
+
+/// A loaded pipe's name for `/v0/pipes/{file}` (others: ""), so that labels
+/// stay bounded whatever names clients send.
+fn pipe_label(state: &AppState, route: &str, path: &str) -> String {
+    if route != "/v0/pipes/:file" {
+        return String::new();
+    }
+    let file = path.rsplit('/').next().unwrap_or("");
+    let name = file.split('.').next().unwrap_or("");
+    match state.pipes.get(name) {
+        Some(_) => name.to_string(),
+        None => String::new(),
+    }
+}
+
+/// For a write request, its path and datasource ("" when not one of ours).
+fn write_label(
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+) -> Option<(prometheus::WritePath, &'static str)> {
+    if method != axum::http::Method::POST {
+        return None;
+    }
+    let path = match uri.path() {
+        "/v0/events" => prometheus::WritePath::Events,
+        "/v0/datasources" => prometheus::WritePath::Bulk,
+        _ => return None,
+    };
+    let datasource = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "name")
+        .and_then(|(_, v)| crate::ingest::rows::Datasource::from_name(&v))
+        .map(|d| d.name())
+        .unwrap_or("");
+    Some((path, datasource))
 }
 
 fn with_middleware(router: Router, config: &Config) -> Router {

@@ -14,6 +14,7 @@ mod events;
 mod fast_paths;
 mod forecast;
 mod hostile;
+mod metrics;
 mod operations;
 mod overload;
 mod pipes;
